@@ -21,6 +21,8 @@ redacted before they are attached (see ``tokensources._redact``).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 __all__ = [
     "ConfigError",
     "InsufficientScopeError",
@@ -58,7 +60,12 @@ class TokenSourceError(Exception):
             retries exactly the errors for which this is true.
     """
 
-    transient: bool = False
+    _transient: ClassVar[bool] = False
+
+    @property
+    def transient(self) -> bool:
+        """Whether trying again later may succeed."""
+        return self._transient
 
 
 class TokenRequestError(TokenSourceError):
@@ -68,7 +75,7 @@ class TokenRequestError(TokenSourceError):
     ``__cause__``.
     """
 
-    transient = True
+    _transient = True
 
     def __init__(self, message: str, *, url: str | None = None) -> None:
         super().__init__(message)
@@ -116,7 +123,7 @@ class TokenEndpointError(TokenSourceError):
         self.url = url
         self.previous = previous
 
-    @property  # type: ignore[override]
+    @property
     def transient(self) -> bool:
         """Whether trying again later may succeed (see the class docstring)."""
         if self.error in DEFINITIVE_OAUTH_ERRORS:

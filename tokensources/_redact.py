@@ -28,9 +28,9 @@ SECRET_FIELDS = frozenset(
     }
 )
 
+_FIELD_NAMES = "|".join(sorted(SECRET_FIELDS))
 _FIELD_PATTERN = re.compile(
-    r"""(?P<key>["']?(?:%s)["']?\s*[:=]\s*)(?P<quote>["']?)(?P<value>[^"'&,\s}]*)"""
-    % "|".join(sorted(SECRET_FIELDS)),
+    rf"""(?P<key>["']?(?:{_FIELD_NAMES})["']?\s*[:=]\s*)(?P<quote>["']?)(?P<value>[^"'&,\s}}]*)""",
     re.IGNORECASE,
 )
 # Compact JWS/JWT serialisations (three base64url parts) anywhere in a text.

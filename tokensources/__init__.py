@@ -1,0 +1,45 @@
+"""Async OAuth 2.0 machine-to-machine access tokens: one fetch per token lifetime.
+
+Sources fetch tokens, wrappers (``reuse``, ``buffer``, ``retry``) cache and
+refresh them, shared sources spread one token across processes and hosts,
+and ``TokenAuth`` puts it on every ``httpx`` request.
+"""
+
+from __future__ import annotations
+
+from ._errors import (
+    ConfigError,
+    InsufficientScopeError,
+    InvalidTokenError,
+    TokenEndpointError,
+    TokenExpiredError,
+    TokenRequestError,
+    TokenResponseError,
+    TokenSourceError,
+)
+from ._source import Clock, EventHook, EventKind, TokenEvent, TokenSource
+from ._token import Token
+from .sources import AuthStyle, ClientCredentials, Static, discover
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthStyle",
+    "ClientCredentials",
+    "Clock",
+    "ConfigError",
+    "EventHook",
+    "EventKind",
+    "InsufficientScopeError",
+    "InvalidTokenError",
+    "Static",
+    "Token",
+    "TokenEndpointError",
+    "TokenEvent",
+    "TokenExpiredError",
+    "TokenRequestError",
+    "TokenResponseError",
+    "TokenSource",
+    "TokenSourceError",
+    "discover",
+]

@@ -1,0 +1,140 @@
+"""The HTTP exchange shared by every source that talks to an endpoint.
+
+Owns the optional ``httpx.AsyncClient``, checks endpoint URLs, sends one
+request and reads its answer with a size limit, and turns transport
+failures into ``TokenRequestError``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import httpx
+
+from ._errors import ConfigError, TokenRequestError
+from ._redact import safe_url
+from ._source import Clock
+from ._wire import RawResponse
+
+__all__ = ["DEFAULT_TIMEOUT", "MAX_BODY_BYTES", "HttpClient", "check_endpoint_url"]
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+# Token responses are a few KiB; a megabyte is generous and bounds a hostile body.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def check_endpoint_url(url: str, *, name: str = "token_url", allow_insecure_http: bool) -> str:
+    """Validate an endpoint URL and return it.
+
+    Plain ``http://`` is refused unless the host is loopback or
+    ``allow_insecure_http`` is set: a client secret sent in clear over a
+    network is a leaked secret.
+
+    Raises:
+        ConfigError: the URL is not absolute http(s), or is insecure.
+    """
+    if not isinstance(url, str) or not url:
+        raise ConfigError(f"{name} must be a non-empty URL string")
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(f"{name} must be an absolute http(s) URL, got {safe_url(url)!r}")
+    if parts.username or parts.password:
+        raise ConfigError(f"{name} must not carry credentials in the URL")
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"{name} {safe_url(url)!r} uses plain http to a non-loopback host; "
+            "use https, or pass allow_insecure_http=True if you really mean it"
+        )
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class HttpClient:
+    """An ``httpx.AsyncClient`` that is either borrowed or owned.
+
+    A borrowed client (passed by the user) is never closed by us; an owned one
+    is created on first use and closed by ``aclose()``.
+    """
+
+    def __init__(self, http: httpx.AsyncClient | None, *, clock: Clock) -> None:
+        if http is not None and not isinstance(http, httpx.AsyncClient):
+            raise ConfigError("http must be an httpx.AsyncClient")
+        self._client = http
+        self._owned = http is None
+        self._clock = clock
+
+    def _get(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the client if we created it."""
+        if self._owned and self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_body: int = MAX_BODY_BYTES,
+    ) -> RawResponse:
+        """Send one request and read at most ``max_body`` bytes of the answer.
+
+        Concurrency and cancellation: safe for concurrent use (httpx pools
+        connections). Cancelling the caller abandons the request.
+
+        Raises:
+            TokenRequestError: the request could not be completed.
+        """
+        client = self._get()
+        request = client.build_request(method, url, data=data, headers=headers)
+        sent_at = self._clock()
+        try:
+            response = await client.send(request, stream=True)
+            try:
+                body, truncated = await _read_bounded(response, max_body)
+            finally:
+                await response.aclose()
+        except httpx.TimeoutException as exc:
+            raise TokenRequestError(
+                f"request to {safe_url(url)} timed out ({type(exc).__name__})", url=safe_url(url)
+            ) from exc
+        except httpx.TransportError as exc:
+            raise TokenRequestError(
+                f"request to {safe_url(url)} failed: {type(exc).__name__}", url=safe_url(url)
+            ) from exc
+        return RawResponse(
+            status_code=response.status_code,
+            content_type=response.headers.get("content-type", ""),
+            body=body,
+            retry_after=response.headers.get("retry-after"),
+            sent_at=sent_at,
+            truncated=truncated,
+            url=url,
+        )
+
+
+async def _read_bounded(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], True
+    return b"".join(chunks), False

@@ -1,0 +1,244 @@
+"""Pure token-request building and token-response parsing (no I/O).
+
+Lenient where providers differ (``expires_in`` as a number or a numeric
+string, ``token_type`` in any case, form-encoded bodies), strict where it
+matters (no ``access_token``, a 200 carrying ``error``, an HTML page).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qsl, quote_plus
+
+import jwt
+
+from ._errors import TokenEndpointError, TokenResponseError
+from ._redact import excerpt, safe_url, scrub
+from ._token import Token
+
+__all__ = [
+    "RawResponse",
+    "basic_authorization",
+    "parse_retry_after",
+    "parse_token_response",
+]
+
+# Ten years: an answer promising more than this is a bug, not a token lifetime.
+MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
+# The response fields that Token keeps as attributes rather than in `extra`.
+_KNOWN_FIELDS = frozenset({"access_token", "token_type", "expires_in", "scope"})
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """What came back from an endpoint, read with a size limit.
+
+    Attributes:
+        status_code: the HTTP status.
+        content_type: the ``Content-Type`` header, or "" when absent.
+        body: the body bytes (possibly cut at the read limit).
+        retry_after: the raw ``Retry-After`` header, if any.
+        sent_at: wall-clock time just before the request was sent.
+        truncated: True when the body was longer than the read limit.
+        url: the URL the request went to.
+    """
+
+    status_code: int
+    content_type: str
+    body: bytes
+    retry_after: str | None
+    sent_at: float
+    truncated: bool = False
+    url: str = ""
+
+
+def basic_authorization(client_id: str, client_secret: str) -> str:
+    """The HTTP Basic header value for client_secret_basic.
+
+    RFC 6749 §2.3.1: the client id and secret are form-urlencoded before they
+    are joined with ``:`` and base64-encoded, so that a ``:`` or a non-ASCII
+    character in either survives the trip.
+    """
+    pair = f"{quote_plus(client_id)}:{quote_plus(client_secret)}"
+    return "Basic " + base64.b64encode(pair.encode("ascii")).decode("ascii")
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delay-seconds or HTTP-date).
+
+    Returns None for a missing or unreadable value, and never a negative number.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when.timestamp() - now
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def parse_token_response(raw: RawResponse, *, secrets: Sequence[str] = ()) -> Token:
+    """Turn a token endpoint's answer into a Token or a typed error.
+
+    Expiry is measured from ``raw.sent_at`` — when the request left, not
+    when the answer arrived — so a slow answer never makes a token look
+    fresher than it is.
+
+    Raises:
+        TokenEndpointError: a non-2xx status, or a 2xx carrying ``error``.
+        TokenResponseError: a 2xx that is not a usable token response.
+    """
+    url = safe_url(raw.url) if raw.url else None
+    if not 200 <= raw.status_code < 300:
+        raise _endpoint_error(raw, _decode_body(raw), secrets=secrets)
+    if raw.truncated:
+        raise _response_error(raw, "the token response is larger than the read limit", secrets)
+    fields = _decode_body(raw)
+    if fields is None:
+        raise _response_error(
+            raw,
+            f"the token response is not JSON (content type {raw.content_type or 'missing'!r})",
+            secrets,
+        )
+    if "error" in fields:
+        raise _endpoint_error(raw, fields, secrets=secrets)
+    access_token = fields.get("access_token")
+    if not isinstance(access_token, str) or not access_token:
+        raise _response_error(raw, "the token response has no access_token", secrets)
+    expires_in = _expires_in(fields.get("expires_in"), raw, secrets)
+    if expires_in is not None:
+        expires_at: float | None = raw.sent_at + expires_in
+    else:
+        expires_at = _jwt_expiry(access_token)
+    token_type = fields.get("token_type")
+    scope = fields.get("scope")
+    if isinstance(scope, list):
+        scope = " ".join(str(s) for s in scope)
+    try:
+        return Token(
+            access_token=access_token,
+            token_type=token_type if isinstance(token_type, str) and token_type else "Bearer",
+            expires_at=expires_at,
+            scope=scope if isinstance(scope, str) else None,
+            extra={k: v for k, v in fields.items() if k not in _KNOWN_FIELDS},
+        )
+    except ValueError as exc:
+        raise TokenResponseError(
+            f"the token response from {url} is not usable: {exc}",
+            status_code=raw.status_code,
+            content_type=raw.content_type,
+            url=url,
+        ) from None
+
+
+def _decode_body(raw: RawResponse) -> dict[str, Any] | None:
+    """JSON object, or form fields for form/plain bodies (as golang.org/x/oauth2 accepts)."""
+    media_type = raw.content_type.split(";", 1)[0].strip().lower()
+    if media_type in ("application/x-www-form-urlencoded", "text/plain"):
+        try:
+            text = raw.body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        form = dict(parse_qsl(text, keep_blank_values=True))
+        if form:
+            return form
+    try:
+        data = json.loads(raw.body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _expires_in(value: Any, raw: RawResponse, secrets: Sequence[str]) -> float | None:
+    """Validate ``expires_in``: None or 0 mean unknown; negative or absurd is an error."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise _response_error(raw, "the token response has a non-numeric expires_in", secrets)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise _response_error(
+            raw, "the token response has a non-numeric expires_in", secrets
+        ) from None
+    if not math.isfinite(seconds) or seconds < 0 or seconds > MAX_EXPIRES_IN:
+        raise _response_error(
+            raw, f"the token response has an out-of-range expires_in ({value!r})", secrets
+        )
+    # Like golang.org/x/oauth2, 0 means "the server did not say".
+    return seconds or None
+
+
+def _jwt_expiry(access_token: str) -> float | None:
+    """The ``exp`` claim of a JWT access token, read without verification."""
+    if access_token.count(".") != 2:
+        return None
+    try:
+        claims = jwt.decode(access_token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    exp = claims.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)) or not math.isfinite(exp):
+        return None
+    return float(exp)
+
+
+def _response_error(raw: RawResponse, what: str, secrets: Sequence[str]) -> TokenResponseError:
+    url = safe_url(raw.url) if raw.url else None
+    body = excerpt(raw.body, secrets)
+    return TokenResponseError(
+        f"{what}; from {url}, status {raw.status_code}, body: {body!r}",
+        status_code=raw.status_code,
+        content_type=raw.content_type or None,
+        body_excerpt=body,
+        url=url,
+    )
+
+
+def _endpoint_error(
+    raw: RawResponse, fields: Mapping[str, Any] | None, *, secrets: Sequence[str]
+) -> TokenEndpointError:
+    url = safe_url(raw.url) if raw.url else None
+    retry_after = parse_retry_after(raw.retry_after, raw.sent_at)
+    error = _text_field(fields, "error", secrets)
+    description = _text_field(fields, "error_description", secrets)
+    error_uri = _text_field(fields, "error_uri", secrets)
+    body = None if error else excerpt(raw.body, secrets)
+    what = error or f"HTTP {raw.status_code}"
+    message = f"token endpoint {url} answered {raw.status_code} {what}"
+    if description:
+        message += f": {description}"
+    elif body:
+        message += f"; body: {body!r}"
+    return TokenEndpointError(
+        message,
+        status_code=raw.status_code,
+        error=error,
+        error_description=description,
+        error_uri=error_uri,
+        retry_after=retry_after,
+        body_excerpt=body,
+        url=url,
+    )
+
+
+def _text_field(fields: Mapping[str, Any] | None, name: str, secrets: Iterable[str]) -> str | None:
+    if fields is None:
+        return None
+    value = fields.get(name)
+    if not isinstance(value, str) or not value:
+        return None
+    return excerpt(scrub(value, secrets), limit=300)
