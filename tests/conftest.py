@@ -22,3 +22,11 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 def clock() -> FakeClock:
     """A wall clock the test moves by hand, starting at a fixed instant."""
     return FakeClock()
+
+
+@pytest.fixture(autouse=True)
+def _forget_learned_auth_styles() -> None:
+    """AuthStyle.AUTO learns per process; every test starts from nothing learned."""
+    from tokensources.sources._client_credentials import forget_learned_auth_styles
+
+    forget_learned_auth_styles()

@@ -8,6 +8,7 @@ failures into ``TokenRequestError``.
 from __future__ import annotations
 
 import ipaddress
+import zlib
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -23,6 +24,8 @@ __all__ = ["DEFAULT_TIMEOUT", "MAX_BODY_BYTES", "HttpClient", "check_endpoint_ur
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 # Token responses are a few KiB; a megabyte is generous and bounds a hostile body.
 MAX_BODY_BYTES = 1024 * 1024
+# How much of an oversized body is read (and dropped) before giving up on it.
+DRAIN_LIMIT = 32 * 1024 * 1024
 
 
 def check_endpoint_url(url: str, *, name: str = "token_url", allow_insecure_http: bool) -> str:
@@ -103,6 +106,8 @@ class HttpClient:
         """
         client = self._get()
         request = client.build_request(method, url, data=data, headers=headers)
+        # Bodies are read raw (see _read_bounded); br/zstd would need extra decoders.
+        request.headers["Accept-Encoding"] = "gzip, deflate"
         sent_at = self._clock()
         try:
             response = await client.send(request, stream=True)
@@ -130,11 +135,31 @@ class HttpClient:
 
 
 async def _read_bounded(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return b"".join(chunks)[:limit], True
-    return b"".join(chunks), False
+    """Keep at most ``limit`` decoded bytes of the body; say whether there was more.
+
+    Past the limit the rest is read and dropped, up to ``DRAIN_LIMIT`` bytes:
+    finishing the stream lets httpx finalise its nested async generators (on
+    trio an abandoned one is a ResourceWarning); only a body beyond that is
+    abandoned mid-way.
+    """
+    if response.is_stream_consumed:
+        # Already in memory (an in-memory transport built it from bytes).
+        return response.content[:limit], len(response.content) > limit
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    decoder = None
+    if encoding in ("gzip", "deflate"):
+        # 47 = autodetect zlib or gzip headers; bounded output guards against zip bombs.
+        decoder = zlib.decompressobj(wbits=47 if encoding == "gzip" else 15)
+    kept = bytearray()
+    received = 0
+    truncated = False
+    async for raw in response.aiter_raw():
+        received += len(raw)
+        if not truncated:
+            room = limit + 1 - len(kept)
+            chunk = raw if decoder is None else decoder.decompress(raw, room)
+            kept += chunk[:room]
+            truncated = len(kept) > limit or bool(decoder and decoder.unconsumed_tail)
+        if received > DRAIN_LIMIT:
+            break
+    return bytes(kept[:limit]), truncated

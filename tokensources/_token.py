@@ -45,7 +45,9 @@ class Token:
     expires_at: float | None = None
     refresh_at: float | None = None
     scope: str | None = None
-    extra: Mapping[str, Any] = field(default=_EMPTY, repr=False, compare=False, hash=False)
+    extra: Mapping[str, Any] = field(
+        default_factory=lambda: _EMPTY, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.access_token, str) or not self.access_token:
