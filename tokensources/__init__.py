@@ -7,6 +7,7 @@ and ``TokenAuth`` puts it on every ``httpx`` request.
 
 from __future__ import annotations
 
+from ._auth import TokenAuth
 from ._errors import (
     ConfigError,
     InsufficientScopeError,
@@ -20,11 +21,13 @@ from ._errors import (
 from ._source import Clock, EventHook, EventKind, TokenEvent, TokenSource
 from ._token import Token
 from .sources import AuthStyle, ClientCredentials, Static, discover
+from .wrappers import Buffer, Retry, Reuse, buffer, retry, reuse
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AuthStyle",
+    "Buffer",
     "ClientCredentials",
     "Clock",
     "ConfigError",
@@ -32,8 +35,11 @@ __all__ = [
     "EventKind",
     "InsufficientScopeError",
     "InvalidTokenError",
+    "Retry",
+    "Reuse",
     "Static",
     "Token",
+    "TokenAuth",
     "TokenEndpointError",
     "TokenEvent",
     "TokenExpiredError",
@@ -41,5 +47,8 @@ __all__ = [
     "TokenResponseError",
     "TokenSource",
     "TokenSourceError",
+    "buffer",
     "discover",
+    "retry",
+    "reuse",
 ]

@@ -1,0 +1,210 @@
+"""TokenAuth with the sync httpx.Client, alone and sharing one source with async tasks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+
+import anyio
+import anyio.to_thread
+import httpx
+import pytest
+
+from tokensources import ClientCredentials, Static, TokenAuth
+from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
+from tokensources.wrappers import Reuse, reuse
+
+THREADS = 50
+TASKS = 50
+
+
+def _source(token_url: str) -> Reuse:
+    return reuse(
+        ClientCredentials(token_url, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, scopes=["read:messages"])
+    )
+
+
+def _in_threads(n: int, work: Callable[[], int]) -> list[int]:
+    """Run ``work`` in ``n`` threads released together; return their results."""
+    barrier = threading.Barrier(n)
+    results: list[int] = []
+
+    def run() -> None:
+        barrier.wait(timeout=10)
+        results.append(work())
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    return results
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[AuthorizationServer, str]]:
+    """The testing server on loopback, in a background thread."""
+    server = AuthorizationServer()
+    with server.serve_in_thread() as base:
+        yield server, base
+
+
+def test_threads_on_a_cold_cache_fetch_one_token(served: tuple[AuthorizationServer, str]) -> None:
+    """50 threads sharing one sync client on a cold cache cause one token request."""
+    server, base = served
+    with (
+        TokenAuth(_source(server.token_endpoint)) as auth,
+        httpx.Client(base_url=base, auth=auth, timeout=10) as api,
+    ):
+        statuses = _in_threads(THREADS, lambda: api.get("/api/private").status_code)
+    assert statuses == [200] * THREADS
+    assert server.counters.token_requests == 1
+
+
+def test_sync_401_refreshes_once(served: tuple[AuthorizationServer, str]) -> None:
+    """After a key rotation, 50 threads see 401s but cause one new token request."""
+    server, base = served
+    with (
+        TokenAuth(_source(server.token_endpoint)) as auth,
+        httpx.Client(base_url=base, auth=auth, timeout=10) as api,
+    ):
+        assert api.get("/api/private").status_code == 200
+        server.rotate_keys()
+        statuses = _in_threads(THREADS, lambda: api.get("/api/private").status_code)
+    assert statuses == [200] * THREADS
+    assert server.counters.api_unauthorized >= 1
+    assert server.counters.token_requests == 2
+
+
+def test_sync_streaming_upload_is_not_resent() -> None:
+    """A 401 to a sync request with a generator body is returned without a resend."""
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(401)
+
+    def upload() -> Iterator[bytes]:
+        yield b"chunk"
+
+    with (
+        TokenAuth(Static("t0k3n")) as auth,
+        httpx.Client(auth=auth, transport=httpx.MockTransport(handler)) as api,
+    ):
+        response = api.post("https://api.example/upload", content=upload())
+    assert response.status_code == 401
+    assert len(calls) == 1
+
+
+def test_sync_secrets_never_reach_logs(
+    served: tuple[AuthorizationServer, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """httpx and httpcore debug logs of the sync path never contain the token or secret."""
+    server, base = served
+    caplog.set_level(logging.DEBUG)
+    source = _source(server.token_endpoint)
+    with TokenAuth(source) as auth, httpx.Client(base_url=base, auth=auth, timeout=10) as api:
+        server.rotate_keys()
+        assert api.get("/api/private").status_code == 200
+    token = source.peek()
+    assert token is not None
+    assert "httpcore" in caplog.text
+    assert token.access_token not in caplog.text
+    assert DEMO_CLIENT_SECRET not in caplog.text
+
+
+def test_close_stops_the_private_loop(served: tuple[AuthorizationServer, str]) -> None:
+    """close() ends the private loop's thread, and later sync requests are refused."""
+    server, base = served
+    auth = TokenAuth(_source(server.token_endpoint))
+    with httpx.Client(base_url=base, auth=auth, timeout=10) as api:
+        assert api.get("/api/private").status_code == 200
+        assert _portal_threads() == 1
+        auth.close()
+        assert _portal_threads() == 0
+        with pytest.raises(RuntimeError):
+            api.get("/api/private")
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_source_outlives_the_loop_it_first_lived_on(
+    served: tuple[AuthorizationServer, str], backend: str
+) -> None:
+    """A source first used by an event loop that has since ended serves sync requests."""
+    server, base = served
+    source = _source(server.token_endpoint)
+
+    async def first() -> int:
+        # Connections belong to the loop that opened them: close them with it.
+        async with source, httpx.AsyncClient(base_url=base, auth=TokenAuth(source)) as api:
+            return (await api.get("/api/private")).status_code
+
+    assert anyio.run(first, backend=backend) == 200
+    with TokenAuth(source) as auth, httpx.Client(base_url=base, auth=auth, timeout=10) as api:
+        server.rotate_keys()
+        assert api.get("/api/private").status_code == 200
+    assert server.counters.token_requests == 2
+
+
+def _portal_threads() -> int:
+    return sum(t.name == "tokensources-portal" and t.is_alive() for t in threading.enumerate())
+
+
+class TestMixed:
+    """One source shared by async tasks and threads."""
+
+    pytestmark = pytest.mark.anyio
+
+    async def _storm(self, sync_first: bool) -> tuple[AuthorizationServer, list[int]]:
+        server = AuthorizationServer()
+        statuses: list[int] = []
+        async with server.serve() as base:
+            source = _source(server.token_endpoint)
+            auth = TokenAuth(source)
+            async with httpx.AsyncClient(base_url=base, auth=auth) as aapi:
+                with httpx.Client(base_url=base, auth=auth, timeout=10) as sapi:
+
+                    def sync_call() -> None:
+                        statuses.append(sapi.get("/api/private").status_code)
+
+                    async def async_call() -> None:
+                        statuses.append((await aapi.get("/api/private")).status_code)
+
+                    async def thread_call() -> None:
+                        await anyio.to_thread.run_sync(sync_call)
+
+                    if sync_first:
+                        await thread_call()
+                    async with anyio.create_task_group() as tg:
+                        for _ in range(TASKS):
+                            tg.start_soon(async_call)
+                            tg.start_soon(thread_call)
+            auth.close()
+            await source.aclose()
+        return server, statuses
+
+    async def test_async_tasks_and_threads_share_one_refresh(self) -> None:
+        """Async tasks and threads starting together on a cold cache cause one token request."""
+        with anyio.fail_after(30):
+            server, statuses = await self._storm(sync_first=False)
+        assert statuses == [200] * (2 * TASKS)
+        assert server.counters.token_requests == 1
+
+    async def test_async_tasks_reach_a_source_living_on_the_private_loop(self) -> None:
+        """After a sync request homed the source on the private loop, async tasks still share it."""
+        with anyio.fail_after(30):
+            server, statuses = await self._storm(sync_first=True)
+        assert statuses == [200] * (2 * TASKS + 1)
+        assert server.counters.token_requests == 1
+
+    async def test_sync_client_inside_the_home_loop_is_refused(self) -> None:
+        """A sync request on the thread of the loop the source lives on raises, not deadlocks."""
+        transport = httpx.MockTransport(lambda request: httpx.Response(200))
+        auth = TokenAuth(Static("t0k3n"))
+        with anyio.fail_after(10):
+            async with httpx.AsyncClient(auth=auth, transport=transport) as aapi:
+                assert (await aapi.get("https://api.example/")).status_code == 200
+            with httpx.Client(auth=auth, transport=transport) as sapi, pytest.raises(RuntimeError):
+                sapi.get("https://api.example/")  # noqa: ASYNC212 - the misuse under test

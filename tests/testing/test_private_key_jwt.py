@@ -1,0 +1,246 @@
+"""private_key_jwt client authentication (RFC 7523): signatures, aud, exp and jti replay."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import anyio
+import httpx
+import jwt
+import pytest
+
+from tests.clock import FakeClock
+from tests.testing.keys import PrivateKey, public_jwk
+from tokensources.testing import AuthorizationServer
+
+pytestmark = pytest.mark.anyio
+
+CLIENT = "jwt-client"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+KEY_FOR_ALG = {
+    "RS256": "RSA",
+    "RS512": "RSA",
+    "PS256": "RSA",
+    "ES256": "P-256",
+    "ES384": "P-384",
+    "EdDSA": "Ed25519",
+}
+
+
+@pytest.fixture
+def jwt_server(server: AuthorizationServer, private_keys: dict[str, PrivateKey]) -> None:
+    """Register ``jwt-client`` with every public key of the session, one kid per family."""
+    keys = [public_jwk(key, kid=name) for name, key in private_keys.items()]
+    server.register_client(CLIENT, jwks={"keys": keys})
+
+
+def assertion(
+    key: PrivateKey, *, alg: str, kid: str | None, aud: object, now: float, **overrides: Any
+) -> str:
+    """A client assertion for ``jwt-client``; overrides replace (or, as None, remove) claims."""
+    claims: dict[str, Any] = {
+        "iss": CLIENT,
+        "sub": CLIENT,
+        "aud": aud,
+        "iat": now,
+        "exp": now + 60,
+        "jti": uuid.uuid4().hex,
+    }
+    for name, value in overrides.items():
+        if value is None:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
+    headers = {"kid": kid} if kid else None
+    return jwt.encode(claims, key, algorithm=alg, headers=headers)
+
+
+async def send(http: httpx.AsyncClient, token: str, **extra: str) -> httpx.Response:
+    """Post a client_credentials request authenticated by ``token``."""
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": token,
+        **extra,
+    }
+    with anyio.fail_after(10):
+        return await http.post("/oauth/token", data=form)
+
+
+@pytest.mark.usefixtures("jwt_server")
+@pytest.mark.parametrize("alg", sorted(KEY_FOR_ALG))
+async def test_a_valid_assertion_gets_a_token(
+    server: AuthorizationServer,
+    http: httpx.AsyncClient,
+    clock: FakeClock,
+    private_keys: dict[str, PrivateKey],
+    alg: str,
+) -> None:
+    """An assertion signed by a registered key, for each supported algorithm, gets a token."""
+    family = KEY_FOR_ALG[alg]
+    token = assertion(
+        private_keys[family], alg=alg, kid=family, now=clock.now, aud=server.token_endpoint
+    )
+    response = await send(http, token)
+
+    assert response.status_code == 200, response.text
+    assert server.verify_access_token(response.json()["access_token"])["sub"] == CLIENT
+    assert server.counters.by_client[CLIENT] == 1
+
+
+@pytest.mark.usefixtures("jwt_server")
+@pytest.mark.parametrize("aud", ["issuer", "list"])
+async def test_the_issuer_or_a_list_is_an_accepted_audience(
+    server: AuthorizationServer,
+    http: httpx.AsyncClient,
+    clock: FakeClock,
+    private_keys: dict[str, PrivateKey],
+    aud: str,
+) -> None:
+    """aud may be the issuer, or a list that contains the token endpoint."""
+    value: str | list[str] = (
+        server.issuer if aud == "issuer" else ["https://elsewhere", server.token_endpoint]
+    )
+    token = assertion(private_keys["RSA"], alg="RS256", kid=None, now=clock.now, aud=value)
+    response = await send(http, token, client_id=CLIENT)
+
+    assert response.status_code == 200, response.text
+
+
+def _bad_cases(now: float) -> dict[str, dict[str, Any]]:
+    return {
+        "wrong-aud": {"aud": "https://elsewhere.example.com/oauth/token"},
+        "expired": {"exp": now - 60},
+        "exp-too-far": {"exp": now + 3600},
+        "no-exp": {"exp": None},
+        "no-jti": {"jti": None},
+        "sub-differs": {"sub": "someone-else"},
+        "not-yet-valid": {"nbf": now + 300},
+    }
+
+
+@pytest.mark.usefixtures("jwt_server")
+@pytest.mark.parametrize(
+    "case",
+    ["wrong-aud", "expired", "exp-too-far", "no-exp", "no-jti", "sub-differs", "not-yet-valid"],
+)
+async def test_bad_assertion_claims_are_invalid_client(
+    server: AuthorizationServer,
+    http: httpx.AsyncClient,
+    clock: FakeClock,
+    private_keys: dict[str, PrivateKey],
+    case: str,
+) -> None:
+    """An assertion with a wrong aud, exp, nbf, sub or no jti answers 401 invalid_client."""
+    overrides = _bad_cases(clock.now)[case]
+    token = assertion(
+        private_keys["RSA"],
+        alg="RS256",
+        kid="RSA",
+        now=clock.now,
+        **{"aud": server.token_endpoint, **overrides},
+    )
+    response = await send(http, token)
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+    assert token not in response.text
+    assert server.counters.tokens_issued == 0
+
+
+@pytest.mark.usefixtures("jwt_server")
+async def test_a_signature_by_an_unregistered_key_is_invalid_client(
+    server: AuthorizationServer, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """An assertion signed by a key the client did not register is rejected."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    token = assertion(stranger, alg="ES256", kid="P-256", now=clock.now, aud=server.token_endpoint)
+    response = await send(http, token)
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+
+
+@pytest.mark.usefixtures("jwt_server")
+async def test_a_symmetric_algorithm_is_refused(
+    server: AuthorizationServer, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """An HS256 assertion is refused (no algorithm confusion with a public key)."""
+    claims = {
+        "iss": CLIENT,
+        "sub": CLIENT,
+        "aud": server.token_endpoint,
+        "exp": clock.now + 60,
+        "jti": "x",
+    }
+    token = jwt.encode(claims, "a-shared-secret-of-32-bytes-length!", algorithm="HS256")
+    response = await send(http, token)
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+
+
+@pytest.mark.usefixtures("jwt_server")
+async def test_a_replayed_jti_is_invalid_client(
+    server: AuthorizationServer,
+    http: httpx.AsyncClient,
+    clock: FakeClock,
+    private_keys: dict[str, PrivateKey],
+) -> None:
+    """The same assertion used twice while unexpired is rejected the second time."""
+    token = assertion(
+        private_keys["RSA"], alg="RS256", kid="RSA", now=clock.now, aud=server.token_endpoint
+    )
+    first = await send(http, token)
+    clock.advance(30)
+    second = await send(http, token)
+
+    assert first.status_code == 200
+    assert second.status_code == 401
+    assert second.json()["error"] == "invalid_client"
+    assert (server.counters.tokens_issued, server.counters.token_errors) == (1, 1)
+
+
+async def test_a_secret_client_cannot_use_an_assertion(
+    server: AuthorizationServer,
+    http: httpx.AsyncClient,
+    clock: FakeClock,
+    private_keys: dict[str, PrivateKey],
+) -> None:
+    """An assertion naming a client registered without keys is rejected."""
+    claims = {"iss": "demo-client", "sub": "demo-client", "aud": server.token_endpoint,
+              "exp": clock.now + 60, "jti": "j1"}  # fmt: skip
+    token = jwt.encode(claims, private_keys["RSA"], algorithm="RS256")
+    response = await send(http, token)
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+
+
+async def test_an_assertion_type_without_assertion_is_invalid_request(
+    http: httpx.AsyncClient,
+) -> None:
+    """client_assertion_type alone (or a wrong type) is a malformed request."""
+    form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE}
+    with anyio.fail_after(10):
+        response = await http.post("/oauth/token", data=form)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_registering_a_private_key_is_refused(private_keys: dict[str, PrivateKey]) -> None:
+    """A JWK Set holding a private key is a configuration error."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    from tokensources._errors import ConfigError
+
+    key = private_keys["RSA"]
+    assert isinstance(key, rsa.RSAPrivateKey)
+    private_jwk = RSAAlgorithm.to_jwk(key, as_dict=True)
+    with pytest.raises(ConfigError, match="public keys only"):
+        AuthorizationServer().register_client("c", jwks={"keys": [private_jwk]})

@@ -1,0 +1,25 @@
+"""An OAuth 2.0 authorization server for tests, demos and benchmarks.
+
+``AuthorizationServer`` is a real (if small) authorization server: the
+client_credentials grant with ``client_secret_basic``, ``client_secret_post``
+and ``private_key_jwt``, RS256 JWT access tokens, a JWKS, discovery
+metadata, a protected demo API, request counters and fault injection. Use it
+in-process (``server.client()``) or on loopback (``server.serve()``,
+``server.serve_in_thread()``); the pytest plugin provides it as the
+``oauth_server`` and ``oauth_server_url`` fixtures.
+"""
+
+from __future__ import annotations
+
+from ._counters import Counters
+from ._faults import Faults, MalformedKind
+from ._server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
+
+__all__ = [
+    "DEMO_CLIENT_ID",
+    "DEMO_CLIENT_SECRET",
+    "AuthorizationServer",
+    "Counters",
+    "Faults",
+    "MalformedKind",
+]
