@@ -20,7 +20,7 @@ from ._errors import (
 )
 from ._source import Clock, EventHook, EventKind, TokenEvent, TokenSource
 from ._token import Token
-from .sources import AuthStyle, ClientCredentials, Static, discover
+from .sources import AuthStyle, ClientCredentials, External, PrivateKeyJWT, Static, discover
 from .wrappers import Buffer, Retry, Reuse, buffer, retry, reuse
 
 __version__ = "0.1.0"
@@ -33,8 +33,10 @@ __all__ = [
     "ConfigError",
     "EventHook",
     "EventKind",
+    "External",
     "InsufficientScopeError",
     "InvalidTokenError",
+    "PrivateKeyJWT",
     "Retry",
     "Reuse",
     "Static",

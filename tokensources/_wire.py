@@ -25,6 +25,7 @@ from ._token import Token
 __all__ = [
     "RawResponse",
     "basic_authorization",
+    "jwt_expiry",
     "parse_retry_after",
     "parse_token_response",
 ]
@@ -122,7 +123,7 @@ def parse_token_response(raw: RawResponse, *, secrets: Sequence[str] = ()) -> To
     if expires_in is not None:
         expires_at: float | None = raw.sent_at + expires_in
     else:
-        expires_at = _jwt_expiry(access_token)
+        expires_at = jwt_expiry(access_token)
     token_type = fields.get("token_type")
     scope = fields.get("scope")
     if isinstance(scope, list):
@@ -182,7 +183,7 @@ def _expires_in(value: Any, raw: RawResponse, secrets: Sequence[str]) -> float |
     return seconds or None
 
 
-def _jwt_expiry(access_token: str) -> float | None:
+def jwt_expiry(access_token: str) -> float | None:
     """The ``exp`` claim of a JWT access token, read without verification."""
     if access_token.count(".") != 2:
         return None

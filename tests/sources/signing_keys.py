@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 PASSWORD = "c0rrect-h0rse-battery"
-KEY_NAMES = ("rsa", "p256", "p384", "ed25519", "ed448")
+KEY_NAMES = ("rsa", "p256", "p384", "ed25519")
 # Each algorithm with a key that can sign with it.
 ALGORITHM_KEYS = (
     ("RS256", "rsa"),
@@ -22,7 +23,6 @@ ALGORITHM_KEYS = (
     ("ES256", "p256"),
     ("ES384", "p384"),
     ("EdDSA", "ed25519"),
-    ("EdDSA", "ed448"),
 )
 KEY_FORMATS = (
     "object",
@@ -35,29 +35,41 @@ KEY_FORMATS = (
 )
 
 
+_GENERATORS: dict[str, Callable[[], PrivateKeyTypes]] = {
+    "rsa": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    "rsa-other": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    # S505: a short key is generated only to check that it is refused.
+    "rsa-small": lambda: rsa.generate_private_key(public_exponent=65537, key_size=1024),  # noqa: S505
+    "p256": lambda: ec.generate_private_key(ec.SECP256R1()),
+    "p384": lambda: ec.generate_private_key(ec.SECP384R1()),
+    "p521": lambda: ec.generate_private_key(ec.SECP521R1()),
+    "ed25519": ed25519.Ed25519PrivateKey.generate,
+    "ed448": ed448.Ed448PrivateKey.generate,
+}
+
+
 @functools.cache
 def key(name: str) -> PrivateKeyTypes:
     """The private key called ``name``, generated on first use and then reused."""
-    if name == "rsa":
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    if name == "rsa-small":
-        return rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    if name == "p256":
-        return ec.generate_private_key(ec.SECP256R1())
-    if name == "p384":
-        return ec.generate_private_key(ec.SECP384R1())
-    if name == "p521":
-        return ec.generate_private_key(ec.SECP521R1())
-    if name == "ed25519":
-        return ed25519.Ed25519PrivateKey.generate()
-    if name == "ed448":
-        return ed448.Ed448PrivateKey.generate()
-    raise KeyError(name)
+    return _GENERATORS[name]()
 
 
-def pem(private: PrivateKeyTypes, *, traditional: bool = False, password: str | None = None) -> bytes:
+def rsa_key() -> rsa.RSAPrivateKey:
+    """The main RSA test key, typed as such."""
+    private = key("rsa")
+    assert isinstance(private, rsa.RSAPrivateKey)
+    return private
+
+
+def pem(
+    private: PrivateKeyTypes, *, traditional: bool = False, password: str | None = None
+) -> bytes:
     """``private`` as PEM: PKCS#8 by default, optionally OpenSSL-traditional or encrypted."""
-    fmt = serialization.PrivateFormat.TraditionalOpenSSL if traditional else serialization.PrivateFormat.PKCS8
+    fmt = (
+        serialization.PrivateFormat.TraditionalOpenSSL
+        if traditional
+        else serialization.PrivateFormat.PKCS8
+    )
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(password.encode())
         if password is not None
@@ -75,12 +87,12 @@ def public_pem(private: PrivateKeyTypes) -> bytes:
 
 def private_jwk(private: PrivateKeyTypes) -> dict[str, Any]:
     """``private`` as a private JWK, serialised by pyjwt (not by the code under test)."""
-    return dict(_algorithm_class(private).to_jwk(private, as_dict=True))  # type: ignore[attr-defined]
+    return dict(_algorithm_class(private).to_jwk(private, as_dict=True))
 
 
 def public_jwk(private: PrivateKeyTypes) -> dict[str, Any]:
     """The public half of ``private`` as a JWK, serialised by pyjwt."""
-    jwk = dict(_algorithm_class(private).to_jwk(private.public_key(), as_dict=True))  # type: ignore[attr-defined]
+    jwk = dict(_algorithm_class(private).to_jwk(private.public_key(), as_dict=True))
     jwk.pop("key_ops", None)
     return jwk
 
@@ -96,21 +108,17 @@ def _algorithm_class(private: PrivateKeyTypes) -> type[Any]:
 def encode(name: str, key_format: str) -> tuple[Any, str | None]:
     """The key called ``name`` in ``key_format``, with the password it needs (or None)."""
     private = key(name)
-    if key_format == "object":
-        return private, None
-    if key_format == "pem-pkcs8":
-        return pem(private), None
-    if key_format == "pem-str":
-        return pem(private).decode(), None
-    if key_format == "pem-traditional":
-        return pem(private, traditional=True), None
     if key_format == "pem-encrypted":
         return _encrypted_pem(name), PASSWORD
-    if key_format == "jwk":
-        return private_jwk(private), None
-    if key_format == "jwk-json":
-        return json.dumps(private_jwk(private)), None
-    raise KeyError(key_format)
+    encoders: dict[str, Callable[[], Any]] = {
+        "object": lambda: private,
+        "pem-pkcs8": lambda: pem(private),
+        "pem-str": lambda: pem(private).decode(),
+        "pem-traditional": lambda: pem(private, traditional=True),
+        "jwk": lambda: private_jwk(private),
+        "jwk-json": lambda: json.dumps(private_jwk(private)),
+    }
+    return encoders[key_format](), None
 
 
 @functools.cache

@@ -14,7 +14,7 @@ import pytest
 
 from tests.clock import FakeClock
 from tests.sources import signing_keys
-from tokensources import ConfigError, TokenEndpointError
+from tokensources import ConfigError, TokenEndpointError, TokenResponseError
 from tokensources.sources._private_key_jwt import CLIENT_ASSERTION_TYPE, PrivateKeyJWT
 from tokensources.testing import AuthorizationServer
 
@@ -27,7 +27,7 @@ CLIENT_ID = "jwt-client"
 # Each algorithm/key pair in every format the key type has (Ed keys have no
 # OpenSSL-traditional PEM form).
 MATRIX = [
-    pytest.param(alg, name, fmt, id=f"{alg}-{name}-{fmt}")
+    pytest.param((alg, name, fmt), id=f"{alg}-{name}-{fmt}")
     for alg, name in signing_keys.ALGORITHM_KEYS
     for fmt in signing_keys.KEY_FORMATS
     if not (fmt == "pem-traditional" and name.startswith("ed"))
@@ -61,16 +61,15 @@ def make_source(
     )
 
 
-@pytest.mark.parametrize(("algorithm", "key_name", "key_format"), MATRIX)
+@pytest.mark.parametrize("case", MATRIX)
 async def test_every_algorithm_and_key_format_gets_a_token(
-    algorithm: str,
-    key_name: str,
-    key_format: str,
+    case: tuple[str, str, str],
     http: httpx.AsyncClient,
     server: AuthorizationServer,
     clock: FakeClock,
 ) -> None:
     """The server verifies the assertion of every algorithm and key format and issues a token."""
+    algorithm, key_name, key_format = case
     register(server, key_name)
     material, password = signing_keys.encode(key_name, key_format)
     source = PrivateKeyJWT(
@@ -143,7 +142,10 @@ async def test_each_request_has_a_fresh_jti_and_the_server_refuses_a_replay(
             for _ in range(3):
                 await source.token()
             replay = await http.post("/oauth/token", data=sent[0])
-    jtis = {jwt.decode(s["client_assertion"], options={"verify_signature": False})["jti"] for s in sent[:3]}
+    jtis = {
+        jwt.decode(s["client_assertion"], options={"verify_signature": False})["jti"]
+        for s in sent[:3]
+    }
     assert len(jtis) == 3
     assert replay.status_code == 401
     assert replay.json()["error"] == "invalid_client"
@@ -154,7 +156,7 @@ async def test_a_key_the_server_does_not_know_is_refused_without_leaking(
     http: httpx.AsyncClient, server: AuthorizationServer, clock: FakeClock
 ) -> None:
     """A valid assertion signed by an unregistered key gets a definitive invalid_client."""
-    register(server, "p256")
+    register(server, "rsa-other")
     source = make_source(http, clock, "rsa")
     with anyio.fail_after(10), pytest.raises(TokenEndpointError) as caught:
         await source.token()
@@ -256,7 +258,7 @@ async def test_from_issuer_discovers_the_token_endpoint(
     assert server.counters.tokens_issued == 1
 
 
-async def test_on_loopback_with_an_owned_client(server: AuthorizationServer) -> None:
+async def test_on_loopback_with_an_owned_client() -> None:
     """Over real HTTP the source creates, uses and closes its own httpx client."""
     loopback = AuthorizationServer(register_demo_client=False)
     loopback.register_client(
@@ -271,25 +273,62 @@ async def test_on_loopback_with_an_owned_client(server: AuthorizationServer) -> 
     assert loopback.counters.tokens_issued == 1
 
 
-async def test_the_form_carries_the_assertion_fields(
-    http: httpx.AsyncClient, server: AuthorizationServer, clock: FakeClock
+@pytest.mark.parametrize("key_id", [None, "2024-01"])
+async def test_the_request_carries_a_verifiable_rfc_7523_assertion(
+    key_id: str | None, http: httpx.AsyncClient, server: AuthorizationServer, clock: FakeClock
 ) -> None:
-    """The request names the jwt-bearer assertion type, the client id and no secret."""
-    register(server, "rsa")
+    """The form names the jwt-bearer type and client id; the assertion's claims and kid hold."""
+    register(server, "rsa", **({"kid": key_id} if key_id else {}))
     forms: list[dict[str, list[str]]] = []
 
     async def record(request: httpx.Request) -> None:
         forms.append(parse_qs(request.content.decode()))
 
     http.event_hooks["request"].append(record)
+    clock.now += 0.5
     with anyio.fail_after(10):
-        await make_source(http, clock).token()
+        await make_source(http, clock, key_id=key_id, assertion_lifetime=45).token()
     (form,) = forms
     assert form["grant_type"] == ["client_credentials"]
     assert form["client_assertion_type"] == [CLIENT_ASSERTION_TYPE]
     assert form["client_id"] == [CLIENT_ID]
     assert "client_secret" not in form
-    assert len(form["client_assertion"]) == 1
+    (assertion,) = form["client_assertion"]
+    header = jwt.get_unverified_header(assertion)
+    assert header.get("kid") == key_id
+    assert (header["alg"], header["typ"]) == ("RS256", "JWT")
+    claims = jwt.decode(
+        assertion,
+        signing_keys.rsa_key().public_key(),
+        algorithms=["RS256"],
+        audience=TOKEN_URL,
+        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+    )
+    assert claims["iss"] == claims["sub"] == CLIENT_ID
+    assert claims["iat"] == claims["nbf"] == int(clock.now) - 5
+    assert claims["exp"] == int(clock.now) + 46
+    assert set(claims) == {"iss", "sub", "aud", "jti", "iat", "nbf", "exp"}
+
+
+async def test_extra_assertion_headers_are_sent(
+    http: httpx.AsyncClient, server: AuthorizationServer, clock: FakeClock
+) -> None:
+    """assertion_headers (an Entra-style x5t#S256) reach the assertion header next to kid."""
+    register(server, "rsa", kid="k1")
+    headers: list[dict[str, Any]] = []
+
+    async def record(request: httpx.Request) -> None:
+        assertion = parse_qs(request.content.decode())["client_assertion"][0]
+        headers.append(jwt.get_unverified_header(assertion))
+
+    http.event_hooks["request"].append(record)
+    source = make_source(
+        http, clock, algorithm="PS256", key_id="k1", assertion_headers={"x5t#S256": "abc"}
+    )
+    with anyio.fail_after(10):
+        await source.token()
+    assert headers == [{"alg": "PS256", "typ": "JWT", "kid": "k1", "x5t#S256": "abc"}]
+    assert server.counters.tokens_issued == 1
 
 
 def echoing_transport(status: int, content_type: str) -> httpx.MockTransport:
@@ -322,7 +361,10 @@ async def test_an_echoed_assertion_never_reaches_the_error(
     transport = echoing_transport(status, content_type)
     async with httpx.AsyncClient(transport=transport, event_hooks={"request": [record]}) as http:
         source = make_source(http, clock)
-        with anyio.fail_after(10), pytest.raises(Exception) as caught:
+        with (
+            anyio.fail_after(10),
+            pytest.raises((TokenEndpointError, TokenResponseError)) as caught,
+        ):
             await source.token()
     (assertion,) = sent
     signature = assertion.rsplit(".", 1)[1]
@@ -334,4 +376,6 @@ async def test_an_echoed_assertion_never_reaches_the_error(
 async def test_params_may_not_override_the_assertion(clock: FakeClock) -> None:
     """The shared parameter checks refuse a params entry that would replace the assertion."""
     with pytest.raises(ConfigError, match="client_assertion"):
-        PrivateKeyJWT(TOKEN_URL, CLIENT_ID, signing_keys.key("rsa"), params={"client_assertion": "x"})
+        PrivateKeyJWT(
+            TOKEN_URL, CLIENT_ID, signing_keys.key("rsa"), params={"client_assertion": "x"}
+        )

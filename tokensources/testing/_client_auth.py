@@ -224,7 +224,9 @@ class ClientAuthenticator:
                 continue
             try:
                 payload = jwt.api_jws.decode(assertion, key.key, algorithms=[alg])
-            except jwt.PyJWTError:
+            except (jwt.PyJWTError, TypeError, ValueError):
+                # TypeError/ValueError: a key of another family (an EC key for
+                # an RS256 assertion) — simply not this client's signing key.
                 continue
             claims: dict[str, Any] = json.loads(payload)
             return client, claims
