@@ -115,7 +115,9 @@ async def test_private_api_rejects_bad_tokens_with_401(
     response = await get(http, "/api/private", token)
 
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    # RFC 6750 §3.1: no error code when the request carries no credentials at all.
+    expected = "Bearer" if token is None else 'Bearer error="invalid_token"'
+    assert response.headers["www-authenticate"] == expected
     if token:
         assert token not in response.text
     assert (server.counters.api_requests, server.counters.api_unauthorized) == (1, 1)

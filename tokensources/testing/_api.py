@@ -1,9 +1,12 @@
 """The protected demo API: ``GET /api/public`` and ``GET /api/private``.
 
-Answers in the style of RFC 6750 §3: 401 with ``error="invalid_token"`` for
-a missing or unacceptable token, 403 with ``error="insufficient_scope"``
-when the token lacks ``read:messages``. The answer never echoes the token
-or says what exactly was wrong with it.
+``/api/private`` is protected by ``tokensources.verify.JWTVerifier`` with the
+server's own keys, and answers as RFC 6750 §3 says: 401 with a bare
+``Bearer`` challenge when there is no token, 401 with
+``error="invalid_token"`` for an unacceptable one, 400 with
+``error="invalid_request"`` for a malformed ``Authorization`` header, and 403
+with ``error="insufficient_scope"`` when the token lacks ``read:messages``.
+The answer never echoes the token or says what exactly was wrong with it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .._errors import InvalidTokenError
+from ..verify import bearer_token, challenge
 from ._asgi import Request, Response, json_response
 from ._keys import SIGNING_ALGORITHM
 
@@ -68,13 +72,7 @@ def verify_access_token(
     return claims
 
 
-def _bearer(request: Request) -> str | None:
-    scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
-    value = value.strip()
-    return value if scheme.lower() == "bearer" and value else None
-
-
-def handle_api_request(server: AuthorizationServer, request: Request) -> Response:
+async def handle_api_request(server: AuthorizationServer, request: Request) -> Response:
     """Answer a request under ``/api/``."""
     counters = server.counters
     counters.api_requests += 1
@@ -84,22 +82,15 @@ def handle_api_request(server: AuthorizationServer, request: Request) -> Respons
         return json_response(405, {"error": "method_not_allowed"}, headers=[("allow", "GET")])
     if request.path == "/api/public":
         return json_response(200, {"message": _PUBLIC_MESSAGE})
-    token = _bearer(request)
     try:
-        if token is None:
-            raise InvalidTokenError("no bearer token")
-        claims = server.verify_access_token(token)
-    except InvalidTokenError:
-        counters.api_unauthorized += 1
-        challenge = 'Bearer error="invalid_token"'
-        return json_response(
-            401, {"error": "invalid_token"}, headers=[("www-authenticate", challenge)]
-        )
-    scope = claims.get("scope")
-    if not isinstance(scope, str) or REQUIRED_SCOPE not in scope.split(" "):
-        counters.api_forbidden += 1
-        challenge = f'Bearer error="insufficient_scope", scope="{REQUIRED_SCOPE}"'
-        return json_response(
-            403, {"error": "insufficient_scope"}, headers=[("www-authenticate", challenge)]
-        )
+        token = bearer_token(request.headers.get("authorization"))
+        claims = await server._api_verifier().verify(token, scopes=[REQUIRED_SCOPE])
+    except InvalidTokenError as exc:  # InsufficientScopeError included
+        answer = challenge(exc, scopes=[REQUIRED_SCOPE])
+        if answer.status == 403:
+            counters.api_forbidden += 1
+        else:
+            counters.api_unauthorized += 1
+        headers = list(answer.headers.items())
+        return json_response(answer.status, {"error": answer.body["error"]}, headers=headers)
     return json_response(200, {"message": _PRIVATE_MESSAGE, "sub": claims["sub"]})

@@ -53,7 +53,7 @@ async def _route(server: AuthorizationServer, request: Request) -> Response:
     if path == TOKEN_PATH:
         return await handle_token_request(server, request)
     if path.startswith("/api/"):
-        return handle_api_request(server, request)
+        return await handle_api_request(server, request)
     if request.method != "GET":
         return json_response(405, {"error": "method_not_allowed"}, headers=[("allow", "GET")])
     if path == JWKS_PATH:

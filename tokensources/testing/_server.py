@@ -13,6 +13,7 @@ import httpx
 
 from .._errors import ConfigError
 from .._source import Clock
+from ..verify import JWTVerifier
 from ._api import verify_access_token
 from ._asgi import Receive, Request, Scope, Send
 from ._client_auth import ClientAuthenticator, RegisteredClient, load_jwks
@@ -78,6 +79,8 @@ class AuthorizationServer:
         self.counters = Counters()
         self.faults = Faults()
         self._keys = SigningKeys()
+        self._verifier: JWTVerifier | None = None
+        self._verifier_settings: tuple[str, str, Clock] | None = None
         self._clients: dict[str, RegisteredClient] = {}
         self._authenticator = ClientAuthenticator(self._clients, clock)
         if register_demo_client:
@@ -188,6 +191,21 @@ class AuthorizationServer:
         if lifetime is None:
             lifetime = self._lifetime_for(client) if client is not None else self.token_lifetime
         return self._mint(client_id, scope_text, audience or self.audience, lifetime)
+
+    def _api_verifier(self) -> JWTVerifier:
+        """The verifier ``/api/private`` uses, rebuilt when the issuer, audience or clock change."""
+        settings = (self.issuer, self.audience, self.clock)
+        if self._verifier is None or self._verifier_settings != settings:
+            self._verifier = JWTVerifier(
+                self.issuer,
+                self.audience,
+                jwks=self._keys.jwks_bytes,  # same bytes object until the keys change
+                leeway=0,
+                required_claims=("sub",),
+                clock=self.clock,
+            )
+            self._verifier_settings = settings
+        return self._verifier
 
     def verify_access_token(self, token: str) -> dict[str, Any]:
         """Verify a token as ``/api/private`` does and return its claims.

@@ -1,0 +1,164 @@
+"""ASGI middleware and helpers: protect routes of any ASGI app with a ``JWTVerifier``.
+
+Plain ASGI 3.0, so it works with Starlette, FastAPI, Quart or a bare app
+without importing any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import Any
+
+from .._errors import ConfigError, TokenSourceError
+from .._log import logger
+from ._bearer import bearer_token, challenge, check_realm
+from ._claims import Claims
+from ._verifier import JWTVerifier
+
+__all__ = ["CLAIMS_KEY", "ASGIApp", "BearerAuth", "authenticate", "claims_from"]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+"""An ASGI 3.0 application."""
+
+CLAIMS_KEY = "tokensources.claims"
+"""The ASGI scope key under which ``BearerAuth`` puts the verified ``Claims``."""
+
+# RFC 6455 §7.4.1: 1008 = policy violation, the closest to "not authorised".
+_WS_POLICY_VIOLATION = 1008
+
+
+def _authorization(scope: Mapping[str, Any]) -> list[str]:
+    return [
+        value.decode("latin-1")
+        for name, value in scope.get("headers", ())
+        if name.lower() == b"authorization"
+    ]
+
+
+async def authenticate(
+    verifier: JWTVerifier, request: object, *, scopes: Iterable[str] = ()
+) -> Claims:
+    """Verify the bearer token of an ASGI request and return its claims.
+
+    For framework dependencies (a FastAPI ``Depends``): ``request`` is the
+    ASGI scope or any object with a ``.scope`` (a Starlette/FastAPI
+    ``Request``). Only the ``Authorization`` header is read (RFC 6750
+    §2.1); tokens in the query string are ignored.
+
+    Concurrency and cancellation: as ``JWTVerifier.verify``.
+
+    Raises:
+        InvalidTokenError: missing, malformed or refused token
+            (``challenge()`` gives the answer to send).
+        InsufficientScopeError: a scope in ``scopes`` is missing.
+        TokenSourceError: the issuer's keys are unavailable.
+    """
+    scope = getattr(request, "scope", request)
+    if not isinstance(scope, Mapping):
+        raise TypeError("request must be an ASGI scope or have a .scope")
+    return await verifier.verify(bearer_token(_authorization(scope)), scopes=scopes)
+
+
+def claims_from(request: object) -> Claims:
+    """The claims ``BearerAuth`` verified for this request.
+
+    Args:
+        request: the ASGI scope, or any object with a ``.scope`` (a
+            Starlette/FastAPI ``Request``, a WebSocket).
+
+    Raises:
+        LookupError: the request did not pass through ``BearerAuth`` (the
+            route is not protected).
+    """
+    scope = getattr(request, "scope", request)
+    claims = scope.get(CLAIMS_KEY) if isinstance(scope, Mapping) else None
+    if not isinstance(claims, Claims):
+        raise LookupError("no verified claims: this route is not protected by BearerAuth")
+    return claims
+
+
+class BearerAuth:
+    """ASGI middleware that lets through only requests with a valid bearer token.
+
+    For each HTTP or WebSocket request under one of ``paths`` (all of them
+    when None) it reads ``Authorization: Bearer …``, verifies the token and
+    checks ``scopes``. On success the app is called with the ``Claims`` in
+    ``scope["tokensources.claims"]`` (read them with ``claims_from``). On
+    failure the app is not called and the answer follows RFC 6750 §3 (see
+    ``challenge``): 401 for a missing or invalid token, 403 for a missing
+    scope, 400 for a malformed header, 503 when the issuer's keys cannot be
+    fetched. A WebSocket is closed with code 1008 instead. The client never
+    learns why a token was refused; the reason is logged at INFO level on
+    the ``tokensources`` logger (without the token).
+
+    Other scope types (``lifespan``) pass through untouched.
+
+    Args:
+        app: the ASGI application to protect.
+        verifier: the ``JWTVerifier`` to check tokens with.
+        scopes: scopes every protected request must carry.
+        paths: path prefixes to protect, matched on whole segments
+            (``"/api"`` covers ``/api`` and ``/api/x``, not ``/apix``).
+        realm: the ``realm`` named in challenges.
+
+    Raises:
+        ConfigError: a path does not start with ``/`` or the realm is unusable.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        verifier: JWTVerifier,
+        *,
+        scopes: Iterable[str] = (),
+        paths: Iterable[str] | None = None,
+        realm: str | None = None,
+    ) -> None:
+        self.app = app
+        self._verifier = verifier
+        self._scopes = tuple(scopes)
+        self._realm = check_realm(realm)
+        self._paths = None if paths is None else tuple(_prefix(path) for path in paths)
+
+    def _protects(self, path: str) -> bool:
+        if self._paths is None:
+            return True
+        return any(path == prefix or path.startswith(prefix + "/") for prefix in self._paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] not in ("http", "websocket") or not self._protects(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+        try:
+            claims = await authenticate(self._verifier, scope, scopes=self._scopes)
+        except TokenSourceError as exc:
+            logger.info("request to %s refused: %s", scope.get("path", ""), exc)
+            await self._refuse(scope, send, exc)
+            return
+        await self.app({**scope, CLAIMS_KEY: claims}, receive, send)
+
+    async def _refuse(self, scope: Scope, send: Send, error: TokenSourceError) -> None:
+        if scope["type"] == "websocket":
+            # ASGI: closing before accepting makes the server reject the handshake.
+            await send({"type": "websocket.close", "code": _WS_POLICY_VIOLATION})
+            return
+        answer = challenge(error, realm=self._realm, scopes=self._scopes)
+        body = answer.body_bytes()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+            *((name.lower().encode(), value.encode()) for name, value in answer.headers.items()),
+        ]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _prefix(path: object) -> str:
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ConfigError(f"paths must start with '/', got {path!r}")
+    return path.rstrip("/")

@@ -1,0 +1,150 @@
+"""RFC 6750 on the wire: reading the bearer token, and the challenge sent back.
+
+Pure functions, no I/O, so every framework adapter answers the same way:
+
+====================================  ======  =====================================
+what went wrong                       status  ``WWW-Authenticate``
+====================================  ======  =====================================
+no ``Authorization``, or not Bearer   401     ``Bearer`` (no error code, §3.1)
+malformed: two headers, two tokens,   400     ``Bearer error="invalid_request"``
+illegal characters
+token refused by the verifier         401     ``Bearer error="invalid_token"``
+valid token, scope missing            403     ``Bearer error="insufficient_scope",
+                                              scope="…"``
+issuer keys unavailable (JWKS down)   503     none; ``Retry-After``
+====================================  ======  =====================================
+
+Nothing about the token or why it failed is sent to the client: the reason
+is in the exception message, for logs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from .._errors import ConfigError, InsufficientScopeError, InvalidTokenError, TokenSourceError
+
+__all__ = ["Challenge", "bearer_token", "challenge", "check_realm"]
+
+# RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ].
+_CREDENTIALS = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?")
+# RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# Far above any real token; refused before any pattern runs over it.
+MAX_AUTHORIZATION_CHARS = 32 * 1024
+RETRY_AFTER_SECONDS = 5
+
+
+class MissingTokenError(InvalidTokenError):
+    """The request carries no bearer credentials at all (RFC 6750 §3.1: no error code)."""
+
+
+class MalformedRequestError(InvalidTokenError):
+    """The ``Authorization`` header is not a well-formed bearer credential (``invalid_request``)."""
+
+
+class Challenge(NamedTuple):
+    """The HTTP answer to a refused request, per RFC 6750 §3.
+
+    Attributes:
+        status: 400, 401, 403 or 503.
+        headers: response headers (``WWW-Authenticate``, ``Retry-After``).
+        body: a small JSON object: ``error`` and a generic ``message``.
+    """
+
+    status: int
+    headers: dict[str, str]
+    body: dict[str, str]
+
+    def body_bytes(self) -> bytes:
+        """The body serialised as compact JSON."""
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+def bearer_token(authorization: str | Iterable[str] | None) -> str:
+    """The bearer token in an ``Authorization`` header (RFC 6750 §2.1).
+
+    Args:
+        authorization: the header's value; or every value when the request
+            may carry the header more than once; None or empty when absent.
+
+    Raises:
+        InvalidTokenError: no bearer credentials, or malformed ones (two
+            headers, two tokens, characters outside ``b64token``, far too
+            long). ``challenge()`` turns it into the right answer.
+    """
+    values = [authorization] if isinstance(authorization, str) else list(authorization or ())
+    if not values:
+        raise MissingTokenError("the request has no Authorization header")
+    if len(values) > 1:
+        raise MalformedRequestError("the request has more than one Authorization header")
+    value = values[0].strip(" \t")
+    if len(value) > MAX_AUTHORIZATION_CHARS:
+        raise InvalidTokenError(
+            f"the Authorization header is longer than {MAX_AUTHORIZATION_CHARS}"
+        )
+    match = _CREDENTIALS.fullmatch(value)
+    if match is None:
+        raise MissingTokenError("the Authorization header is not an auth-scheme credential")
+    scheme, token = match.group(1), (match.group(2) or "").strip(" ")
+    # RFC 9110 §11.1: the scheme name is case-insensitive.
+    if scheme.lower() != "bearer":
+        raise MissingTokenError("the Authorization header is not a Bearer credential")
+    if not token:
+        raise MalformedRequestError("Bearer is not followed by a token")
+    if " " in token:
+        raise MalformedRequestError("more than one token after Bearer")
+    if not _B64TOKEN.fullmatch(token):
+        raise MalformedRequestError("the bearer token has characters outside b64token")
+    return token
+
+
+def check_realm(realm: str | None) -> str | None:
+    """Validate a ``realm`` for the challenge and return it.
+
+    Raises:
+        ConfigError: the realm has a control character, quote or backslash.
+    """
+    if realm is not None and (not isinstance(realm, str) or re.search(r'[\x00-\x1f"\\]', realm)):
+        raise ConfigError(
+            "realm must be a string without quotes, backslashes or control characters"
+        )
+    return realm
+
+
+def challenge(
+    error: TokenSourceError, *, realm: str | None = None, scopes: Iterable[str] = ()
+) -> Challenge:
+    """The RFC 6750 answer for ``error`` raised by ``bearer_token`` or verification.
+
+    Args:
+        error: the error; an ``InsufficientScopeError`` names the missing
+            scopes itself, other ``InvalidTokenError``s give 400/401, any
+            other ``TokenSourceError`` (keys unavailable) gives 503.
+        realm: the protection space to name in the challenge.
+        scopes: the scopes the resource requires, for the ``scope``
+            attribute of a 403 (defaults to the missing ones).
+    """
+    params = [f'realm="{check_realm(realm)}"'] if realm else []
+    if isinstance(error, InsufficientScopeError):
+        needed = " ".join(dict.fromkeys(scopes)) or " ".join(error.missing)
+        params += ['error="insufficient_scope"', f'scope="{needed}"']
+        return _answer(403, params, "insufficient_scope", "The token lacks a required scope.")
+    if isinstance(error, MissingTokenError):
+        return _answer(401, params, "unauthorized", "Missing or invalid token.")
+    if isinstance(error, MalformedRequestError):
+        params.append('error="invalid_request"')
+        return _answer(400, params, "invalid_request", "Malformed Authorization header.")
+    if isinstance(error, InvalidTokenError):
+        params.append('error="invalid_token"')
+        return _answer(401, params, "invalid_token", "Missing or invalid token.")
+    body = {"error": "temporarily_unavailable", "message": "Try again later."}
+    return Challenge(503, {"Retry-After": str(RETRY_AFTER_SECONDS)}, body)
+
+
+def _answer(status: int, params: list[str], error: str, message: str) -> Challenge:
+    value = "Bearer " + ", ".join(params) if params else "Bearer"
+    return Challenge(status, {"WWW-Authenticate": value}, {"error": error, "message": message})
