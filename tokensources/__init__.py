@@ -20,6 +20,7 @@ from ._errors import (
 )
 from ._source import Clock, EventHook, EventKind, TokenEvent, TokenSource
 from ._token import Token
+from .shared import InMemoryShared, RedisShared
 from .sources import AuthStyle, ClientCredentials, External, PrivateKeyJWT, Static, discover
 from .wrappers import Buffer, Retry, Reuse, buffer, retry, reuse
 
@@ -34,9 +35,11 @@ __all__ = [
     "EventHook",
     "EventKind",
     "External",
+    "InMemoryShared",
     "InsufficientScopeError",
     "InvalidTokenError",
     "PrivateKeyJWT",
+    "RedisShared",
     "Retry",
     "Reuse",
     "Static",

@@ -1,0 +1,182 @@
+"""RedisShared: one token, one refresh, for a whole fleet of processes and hosts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from types import TracebackType
+
+from .._errors import ConfigError
+from .._source import Clock, EventHook, TokenSource, aclose_source
+from .._token import Token
+from ..wrappers import Reuse, reuse
+from ..wrappers._checks import check_seconds
+from ._envelope import Envelope, encryption_keys
+from ._fleet import FleetSource
+from ._keys import RedisKeys, shared_identity
+from ._lock import RedisClient
+
+__all__ = ["RedisShared"]
+
+
+class RedisShared:
+    """A token source whose token is shared by a whole fleet through Redis.
+
+    Two levels. In each process, a ``reuse()`` cache answers while its token
+    is fresh, without any Redis command. On a miss the process reads Redis
+    (one round trip); when Redis has no fresh token, one process of the
+    fleet takes a lock (``SET NX PX`` with an owner token, released by
+    compare-and-delete) and fetches, while the others poll for the new value
+    with a backoff instead of fetching. A lock holder that dies lets go when
+    ``lock_timeout`` ends. In the soft window before expiry, processes that
+    find the lock taken keep using their still-valid token.
+
+    Failure handling:
+
+    * Redis unreachable or failing: a warning is logged and the process
+      fetches directly (still once per process, thanks to the in-process
+      cache); sharing resumes by itself when Redis answers again. Give the
+      Redis client ``socket_timeout`` / ``socket_connect_timeout`` so a slow
+      Redis cannot hold a refresh for long.
+    * Values that are corrupt, sealed with another key or written for
+      another identity are ignored and replaced, never returned.
+    * A token endpoint error with ``Retry-After`` (429, 503) is recorded as a
+      fleet-wide cooldown (capped at 300 seconds): processes with a valid
+      token keep it; the others wait the cooldown out when it ends within
+      ``wait_timeout``, and otherwise raise a transient
+      ``TokenEndpointError`` carrying the time left as ``retry_after``,
+      without contacting the endpoint.
+    * ``invalidate(token)`` drops the local copy and makes this process
+      ignore that token in Redis, so its next call refreshes the fleet.
+
+    asyncio only: under trio, ``token()`` raises ``ConfigError`` as soon as
+    it would need Redis — on the first call (redis-py's asyncio client cannot
+    run there); ``InMemoryShared`` works on both.
+
+    Args:
+        source: the source that fetches tokens, usually
+            ``buffer(retry(ClientCredentials(...)))``. A ``reuse()`` around
+            it is unwrapped (this class brings its own).
+        redis: a ``redis.asyncio.Redis`` or ``redis.asyncio.RedisCluster``.
+        key: a name for the shared token instead of the source's
+            ``cache_identity`` (required for sources without one).
+        namespace: the prefix of every key.
+        encryption_key: a 16, 24 or 32 byte AES key, or several (the first
+            seals, all open, for rotation). Stored tokens are then sealed
+            with AES-GCM and bound to their identity.
+        lock_timeout: seconds the refresh lock lives; longer than a token
+            request (retries included) may take.
+        wait_timeout: seconds a process waits for another's refresh before
+            fetching itself; defaults to twice ``lock_timeout``.
+        skew: see ``reuse()``.
+        clock: wall-clock time in epoch seconds, for token expiry.
+        on_event: receives ``TokenEvent``s of both levels: ``lock_wait``,
+            ``fallback`` and ``cooldown`` come from the Redis level.
+
+    Raises:
+        ConfigError: a setting is out of range, ``redis`` is not an asyncio
+            client, or the source has no identity and no ``key`` is given.
+    """
+
+    __slots__ = ("_cache", "_fleet", "_identity", "_keys")
+
+    def __init__(
+        self,
+        source: TokenSource,
+        redis: RedisClient,
+        *,
+        key: str | None = None,
+        namespace: str = "tokensources",
+        encryption_key: bytes | Sequence[bytes] | None = None,
+        lock_timeout: float = 10.0,
+        wait_timeout: float | None = None,
+        skew: float = 10.0,
+        clock: Clock = time.time,
+        on_event: EventHook | None = None,
+    ) -> None:
+        redis_errors = _check_client(redis)
+        check_seconds("lock_timeout", lock_timeout, positive=True)
+        if wait_timeout is None:
+            wait_timeout = 2 * lock_timeout
+        check_seconds("wait_timeout", wait_timeout)
+        inner = source.source if isinstance(source, Reuse) else source
+        self._identity = shared_identity(inner, key)
+        self._keys = RedisKeys.build(namespace, self._identity)
+        self._fleet = FleetSource(
+            inner,
+            redis,
+            self._keys,
+            Envelope(self._identity, encryption_keys(encryption_key)),
+            redis_errors=redis_errors,
+            lock_timeout=float(lock_timeout),
+            wait_timeout=float(wait_timeout),
+            skew=float(skew),
+            clock=clock,
+            on_event=on_event,
+        )
+        self._cache = reuse(self._fleet, skew=skew, clock=clock, on_event=on_event)
+
+    @property
+    def identity(self) -> str:
+        """The identity this source shares its token under (not secret)."""
+        return self._identity
+
+    @property
+    def redis_key(self) -> str:
+        """The Redis key holding the shared token (for operators and tests)."""
+        return self._keys.token
+
+    async def token(self) -> Token:
+        """Return the fleet's token, refreshing it for the fleet first if it is due.
+
+        Concurrency and cancellation: safe for any number of concurrent
+        callers; in each process one of them talks to Redis at a time, and
+        in the fleet one process fetches at a time. Cancelling a caller
+        affects only that caller; a cancelled lock holder releases the lock.
+
+        Raises:
+            ConfigError: called under trio (on a local miss, which the
+                first call always is).
+            TokenSourceError: no token could be had (whatever the inner
+                source raised, or a fleet-wide cooldown with no valid token).
+        """
+        # The asyncio check is made where Redis is used (on a local miss),
+        # so that the hot path stays one compare.
+        return await self._cache.token()
+
+    def invalidate(self, token: Token) -> None:
+        """Drop ``token`` here and stop using its copy in Redis (see the class docstring)."""
+        self._cache.invalidate(token)
+
+    async def aclose(self) -> None:
+        """Close the inner source (if it owns resources); the Redis client is yours to close."""
+        await aclose_source(self._fleet.source)
+
+    async def __aenter__(self) -> RedisShared:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"RedisShared({self._fleet.source!r}, key={self._keys.token!r})"
+
+
+def _check_client(redis: object) -> tuple[type[BaseException], ...]:
+    """Check that ``redis`` is an asyncio client; return the errors that mean "Redis failed"."""
+    try:
+        import redis.asyncio as redis_asyncio
+        from redis.exceptions import RedisError
+    except ImportError:  # pragma: no cover - the redis extra is not installed
+        raise ConfigError("RedisShared needs redis-py: pip install 'tokensources[redis]'") from None
+    if not isinstance(redis, (redis_asyncio.Redis, redis_asyncio.RedisCluster)):
+        raise ConfigError(
+            "redis must be a redis.asyncio.Redis or redis.asyncio.RedisCluster, "
+            f"got {type(redis).__module__}.{type(redis).__qualname__}"
+        )
+    return (RedisError, OSError)
