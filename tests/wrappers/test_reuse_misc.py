@@ -1,0 +1,282 @@
+"""Guarantees 6 and 7 and the rest of reuse(): invalidate, idempotence, expiry rules, hooks."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+import pytest
+
+from tests.clock import FakeClock
+from tests.wrappers.conftest import EventLog, ScriptedSource
+from tokensources import ClientCredentials, ConfigError, Token, TokenEvent
+from tokensources.testing import AuthorizationServer
+from tokensources.wrappers import Reuse, reuse
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_invalidate_drops_the_cached_token(
+    server: AuthorizationServer, credentials: ClientCredentials, clock: FakeClock
+) -> None:
+    """invalidate() of the cached token makes the next call fetch a new one."""
+    cache = reuse(credentials, clock=clock)
+    with anyio.fail_after(10):
+        first = await cache.token()
+        cache.invalidate(first)
+        assert cache.peek() is None
+        second = await cache.token()
+    assert server.counters.token_requests == 2
+    assert second.access_token != first.access_token
+
+
+async def test_invalidate_of_a_stale_token_keeps_the_newer_one(
+    server: AuthorizationServer, credentials: ClientCredentials, clock: FakeClock
+) -> None:
+    """A late invalidate() about an older token leaves the newer cached token in place."""
+    cache = reuse(credentials, clock=clock)
+    with anyio.fail_after(10):
+        old = await cache.token()
+        cache.invalidate(old)
+        new = await cache.token()
+        cache.invalidate(old)  # a 401 for a request that used the old token, arriving late
+        assert cache.peek() is new
+        assert await cache.token() is new
+    assert server.counters.token_requests == 2
+
+
+async def test_invalidate_compares_access_tokens_and_passes_down(
+    scripted: ScriptedSource, clock: FakeClock
+) -> None:
+    """A copy of the cached token invalidates it, and the report reaches the inner source."""
+    cache = reuse(scripted, clock=clock)
+    with anyio.fail_after(10):
+        cached = await cache.token()
+    copy = cached.replace(refresh_at=123.0)
+    cache.invalidate(copy)
+    assert cache.peek() is None
+    assert scripted.invalidated == [copy]
+
+
+async def test_reuse_of_a_reuse_is_the_same_cache(
+    server: AuthorizationServer, credentials: ClientCredentials, clock: FakeClock
+) -> None:
+    """reuse(reuse(src)) is the very same object, so 100 callers through either make one request."""
+    inner = reuse(credentials, clock=clock)
+    outer = reuse(inner, clock=clock)
+    assert outer is inner
+    server.faults.latency = 0.001  # keep the request in flight while the callers arrive
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for index in range(100):
+                tg.start_soon((outer if index % 2 else inner).token)
+    assert server.counters.token_requests == 1
+
+
+async def test_reuse_with_other_settings_never_nests(
+    credentials: ClientCredentials, clock: FakeClock
+) -> None:
+    """reuse() of a Reuse with other settings caches its inner source; so does Reuse(Reuse)."""
+    inner = reuse(credentials, clock=clock)
+    other = reuse(inner, skew=5, clock=clock)
+    assert other is not inner
+    assert other.source is credentials
+    assert Reuse(Reuse(credentials)).source is credentials
+
+
+async def test_short_tokens_keep_a_usable_life(
+    server: AuthorizationServer, credentials: ClientCredentials, clock: FakeClock
+) -> None:
+    """A 5-second token with skew=10 is used for 4.5 s (skew clamped to a tenth of its life)."""
+    server.token_lifetime = 5
+    cache = reuse(credentials, clock=clock, skew=10)
+    with anyio.fail_after(10):
+        first = await cache.token()
+        clock.advance(4.4)
+        assert await cache.token() is first
+        assert server.counters.token_requests == 1
+        clock.advance(0.1)
+        second = await cache.token()
+    assert server.counters.token_requests == 2
+    assert second is not first
+
+
+async def test_skew_applies_in_full_to_long_tokens(
+    server: AuthorizationServer, credentials: ClientCredentials, clock: FakeClock
+) -> None:
+    """An hour-long token stops being served exactly skew seconds before expiry."""
+    cache = reuse(credentials, clock=clock, skew=30)
+    with anyio.fail_after(10):
+        first = await cache.token()
+        clock.advance(3600 - 30 - 0.01)
+        assert await cache.token() is first
+        clock.advance(0.01)
+        assert await cache.token() is not first
+    assert server.counters.token_requests == 2
+
+
+async def test_token_without_expiry_is_kept_until_invalidated(clock: FakeClock) -> None:
+    """A token of unknown expiry is served for ever (a day here) until it is invalidated."""
+    source = ScriptedSource(clock, lifetime=None)
+    cache = reuse(source, clock=clock)
+    with anyio.fail_after(10):
+        first = await cache.token()
+        clock.advance(86_400)
+        assert await cache.token() is first
+        cache.invalidate(first)
+        assert await cache.token() is not first
+    assert source.calls == 2
+
+
+async def test_max_age_limits_how_long_a_token_is_kept(clock: FakeClock) -> None:
+    """With max_age, a token (of unknown or long expiry) is refreshed once it is that old."""
+    source = ScriptedSource(clock, lifetime=None)
+    cache = reuse(source, clock=clock, max_age=600)
+    with anyio.fail_after(10):
+        first = await cache.token()
+        clock.advance(599.9)
+        assert await cache.token() is first
+        clock.advance(0.1)
+        assert await cache.token() is not first
+    assert source.calls == 2
+
+
+async def test_a_token_arriving_already_due_is_not_fetched_on_every_call(
+    clock: FakeClock,
+) -> None:
+    """If the inner source hands back a token already due for refresh, refreshes back off."""
+    source = ScriptedSource(clock, lifetime=3600)
+
+    class AlreadyDue:
+        async def token(self) -> Token:
+            token = await source.token()
+            return token.replace(refresh_at=clock() - 1)
+
+        def invalidate(self, token: Token) -> None:
+            source.invalidate(token)
+
+    cache = reuse(AlreadyDue(), clock=clock, failure_backoff=1.0)
+    with anyio.fail_after(10):
+        first = await cache.token()
+        for _ in range(100):
+            assert await cache.token() is first
+        clock.advance(1.0)
+        assert await cache.token() is not first
+    assert source.calls == 2
+
+
+async def test_hooks_see_each_refresh_once(
+    server: AuthorizationServer, credentials: ClientCredentials, clock: FakeClock, events: EventLog
+) -> None:
+    """on_token gets each new token once; on_event reports started, succeeded, failed and misses."""
+    seen: list[Token] = []
+    cache = reuse(credentials, clock=clock, on_event=events, on_token=seen.append)
+    with anyio.fail_after(10):
+        first = await cache.token()
+        await cache.token()
+        clock.advance(3600)
+        server.faults.fail_next(1, 503)
+        with pytest.raises(Exception, match="503"):
+            await cache.token()
+        second = await cache.token()
+    assert seen == [first, second]
+    kinds = [event.kind for event in events.events]
+    assert kinds == [
+        "cache_miss",
+        "refresh_started",
+        "refresh_succeeded",
+        "cache_hit",
+        "cache_miss",
+        "refresh_started",
+        "refresh_failed",
+        "cache_miss",
+        "refresh_started",
+        "refresh_succeeded",
+    ]
+    failed = events.events[6]
+    assert failed.error is not None
+    assert all(event.source == "reuse" for event in events.events)
+
+
+async def test_a_raising_hook_does_not_break_the_cache(
+    server: AuthorizationServer,
+    credentials: ClientCredentials,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Hooks that raise are logged and ignored; callers still get their token."""
+    caplog.set_level(logging.ERROR, logger="tokensources")
+
+    def broken_event(event: TokenEvent) -> None:
+        raise RuntimeError("hook bug")
+
+    def broken_token(token: Token) -> None:
+        raise RuntimeError("hook bug")
+
+    cache = reuse(credentials, clock=clock, on_event=broken_event, on_token=broken_token)
+    with anyio.fail_after(10):
+        token = await cache.token()
+        assert await cache.token() is token
+    assert server.counters.token_requests == 1
+    assert "on_token callback raised" in caplog.text
+    assert "on_event hook raised" in caplog.text
+    assert token.access_token not in caplog.text
+
+
+async def test_aclose_closes_the_inner_source(scripted: ScriptedSource, clock: FakeClock) -> None:
+    """Leaving the cache's context closes the inner source."""
+    async with reuse(scripted, clock=clock) as cache:
+        await cache.token()
+    assert scripted.closed
+
+
+async def test_repr_names_the_token_only_by_fingerprint(
+    credentials: ClientCredentials, clock: FakeClock
+) -> None:
+    """repr() shows the cached token's fingerprint, never the token."""
+    cache = reuse(credentials, clock=clock)
+    with anyio.fail_after(10):
+        token = await cache.token()
+    assert token.fingerprint in repr(cache)
+    assert token.access_token not in repr(cache)
+
+
+@pytest.mark.parametrize(
+    ("settings", "name"),
+    [
+        ({"skew": -1}, "skew"),
+        ({"skew": float("nan")}, "skew"),
+        ({"max_age": 0}, "max_age"),
+        ({"failure_backoff": 0}, "failure_backoff"),
+        ({"failure_backoff": True}, "failure_backoff"),
+    ],
+)
+def test_bad_settings_are_refused(
+    scripted: ScriptedSource, settings: dict[str, float], name: str
+) -> None:
+    """Out-of-range settings raise ConfigError naming the setting."""
+    with pytest.raises(ConfigError, match=name):
+        reuse(scripted, **settings)  # type: ignore[arg-type]
+
+
+def test_a_cache_can_serve_successive_event_loops(clock: FakeClock) -> None:
+    """One Reuse serves asyncio, then trio, then asyncio again, with waiters in each loop."""
+    source = ScriptedSource(clock, steps=3)
+    cache = reuse(source, clock=clock)
+    seen: list[Token] = []
+
+    async def ten_callers() -> None:
+        async with anyio.create_task_group() as tg:
+            for _ in range(10):
+                tg.start_soon(lambda: _append(seen, cache))
+
+    for backend in ("asyncio", "trio", "asyncio"):
+        anyio.run(ten_callers, backend=backend)
+        clock.advance(3600)
+    assert source.calls == 3
+    assert len(seen) == 30
+    assert len({token.access_token for token in seen}) == 3
+
+
+async def _append(seen: list[Token], cache: Reuse) -> None:
+    seen.append(await cache.token())
