@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from types import TracebackType
 
+from .._closing import AsyncClosing
 from .._source import Clock, TokenSource, aclose_source
 from .._token import Token
 from ..wrappers import Reuse, reuse
@@ -58,7 +58,7 @@ def default_store() -> SharedStore:
     return _DEFAULT_STORE
 
 
-class InMemoryShared:
+class InMemoryShared(AsyncClosing):
     """A token source whose token is shared by every source with the same identity.
 
     Sources built separately — in different modules, by different
@@ -130,17 +130,6 @@ class InMemoryShared:
     async def aclose(self) -> None:
         """Close this source's own inner source (if it owns resources)."""
         await aclose_source(self._source)
-
-    async def __aenter__(self) -> InMemoryShared:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return f"InMemoryShared({self._source!r}, identity={self._identity[:12]!r})"

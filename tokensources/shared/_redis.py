@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from types import TracebackType
 
+from .._closing import AsyncClosing
 from .._errors import ConfigError
 from .._source import Clock, EventHook, TokenSource, aclose_source
 from .._token import Token
@@ -19,7 +19,7 @@ from ._lock import RedisClient
 __all__ = ["RedisShared"]
 
 
-class RedisShared:
+class RedisShared(AsyncClosing):
     """A token source whose token is shared by a whole fleet through Redis.
 
     Two levels. In each process, a ``reuse()`` cache answers while its token
@@ -151,17 +151,6 @@ class RedisShared:
     async def aclose(self) -> None:
         """Close the inner source (if it owns resources); the Redis client is yours to close."""
         await aclose_source(self._fleet.source)
-
-    async def __aenter__(self) -> RedisShared:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return f"RedisShared({self._fleet.source!r}, key={self._keys.token!r})"

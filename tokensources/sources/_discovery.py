@@ -64,8 +64,7 @@ async def discover(
         else:
             assert last is not None  # noqa: S101 - the loop ran at least once
             raise TokenEndpointError(
-                f"no metadata found for issuer {safe_url(issuer)} "
-                f"(last answer {last.status_code})",
+                f"no metadata found for issuer {safe_url(issuer)} (last answer {last.status_code})",
                 status_code=last.status_code,
                 url=safe_url(issuer),
             )

@@ -7,12 +7,12 @@ import inspect
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from .._closing import AsyncClosing
 from .._errors import ConfigError, TokenRequestError, TokenSourceError
 from .._http import HttpClient, check_endpoint_url
 from .._redact import safe_url
@@ -23,7 +23,7 @@ from ._external_token import apply_expires_at, token_from_result
 from ._grant import credential_digest
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    pass
 
 __all__ = ["External", "FetchToken"]
 
@@ -36,7 +36,7 @@ _PLAIN_HEADERS = frozenset({"accept", "accept-encoding", "accept-language", "use
 _MIN_SECRET_LENGTH = 4
 
 
-class External:
+class External(AsyncClosing):
     """A token source that takes tokens from somewhere other than an OAuth grant.
 
     Two modes, exactly one of which is chosen:
@@ -207,17 +207,6 @@ class External:
         """Close the HTTP client if this source created it (not one you passed)."""
         if self._http is not None:
             await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def _method(method: str) -> str:

@@ -12,11 +12,11 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
+from .._closing import AsyncClosing
 from .._errors import ConfigError
 from .._http import HttpClient, check_endpoint_url
 from .._source import Clock
@@ -36,7 +36,7 @@ RESERVED_PARAMS = frozenset(
 )
 
 
-class ClientCredentialsGrant:
+class ClientCredentialsGrant(AsyncClosing):
     """Base of the sources that run the client_credentials grant (RFC 6749 §4.4).
 
     Subclasses supply the client authentication (``_send``); the request
@@ -165,17 +165,6 @@ class ClientCredentialsGrant:
     async def aclose(self) -> None:
         """Close the HTTP client if this source created it (not one you passed)."""
         await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def credential_digest(*parts: str) -> str:

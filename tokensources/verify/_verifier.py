@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from types import TracebackType
 from typing import Any, Protocol
 
 import httpx
 import jwt
 
+from .._closing import AsyncClosing
 from .._errors import ConfigError, InvalidTokenError
 from .._http import HttpClient, check_endpoint_url
 from .._source import Clock
@@ -41,7 +41,7 @@ class _KeyFinder(Protocol):
     async def find(self, kid: str | None, alg: str) -> VerificationKey: ...
 
 
-class JWTVerifier:
+class JWTVerifier(AsyncClosing):
     """Verifies bearer JWT access tokens for an API (a resource server).
 
     ``verify(token)`` checks, in this order: the token's size and shape; its
@@ -250,17 +250,6 @@ class JWTVerifier:
     async def aclose(self) -> None:
         """Close the HTTP client if this verifier created it."""
         await self._http.aclose()
-
-    async def __aenter__(self) -> JWTVerifier:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return (

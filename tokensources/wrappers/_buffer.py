@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from types import TracebackType
 
+from .._closing import AsyncClosing
 from .._errors import ConfigError
 from .._source import Clock, TokenSource, aclose_source
 from .._token import Token
@@ -43,7 +43,7 @@ def buffer(
     return Buffer(source, seconds, jitter=jitter, rng=rng, clock=clock)
 
 
-class Buffer:
+class Buffer(AsyncClosing):
     """A token source that sets ``refresh_at`` on the tokens of another.
 
     For a token arriving at ``now`` that expires at ``expires_at``, with
@@ -126,17 +126,6 @@ class Buffer:
     async def aclose(self) -> None:
         """Close the inner source (if it owns resources)."""
         await aclose_source(self._source)
-
-    async def __aenter__(self) -> Buffer:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return f"Buffer({self._source!r}, seconds={self._seconds!r}, jitter={self._jitter!r})"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 
 import anyio
 
+from .._closing import AsyncClosing
 from .._errors import ConfigError, TokenSourceError
 from .._log import logger
 from .._source import Clock, TokenSource, aclose_source
@@ -72,7 +72,7 @@ def retry(
     )
 
 
-class Retry:
+class Retry(AsyncClosing):
     """A token source that calls another again after a transient failure.
 
     Which errors are retried is decided by the error itself: a
@@ -203,17 +203,6 @@ class Retry:
     async def aclose(self) -> None:
         """Close the inner source (if it owns resources)."""
         await aclose_source(self._source)
-
-    async def __aenter__(self) -> Retry:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return f"Retry({self._source!r}, attempts={self._attempts!r})"

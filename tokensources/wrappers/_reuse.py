@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from types import TracebackType
 
+from .._closing import AsyncClosing
 from .._log import logger
 from .._source import Clock, EventHook, TokenSource, aclose_source
 from .._token import Token
@@ -74,7 +74,7 @@ def reuse(
     )
 
 
-class Reuse:
+class Reuse(AsyncClosing):
     """A caching token source: the one place where tokens are kept and refreshed.
 
     Each token has three periods, measured with ``clock``:
@@ -316,17 +316,6 @@ class Reuse:
     async def aclose(self) -> None:
         """Close the inner source (if it owns resources). The cache is kept."""
         await aclose_source(self._source)
-
-    async def __aenter__(self) -> Reuse:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         token = self._token
