@@ -28,12 +28,13 @@ __all__ = [
     "jwt_expiry",
     "parse_retry_after",
     "parse_token_response",
+    "token_from_fields",
 ]
 
 # Ten years: an answer promising more than this is a bug, not a token lifetime.
 MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
-# The response fields that Token keeps as attributes rather than in `extra`.
-_KNOWN_FIELDS = frozenset({"access_token", "token_type", "expires_in", "scope"})
+# The response fields that become Token attributes rather than `extra`.
+_KNOWN_FIELDS = frozenset({"access_token", "token_type", "expires_in", "expires_at", "scope"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,18 +125,8 @@ def parse_token_response(raw: RawResponse, *, secrets: Sequence[str] = ()) -> To
         expires_at: float | None = raw.sent_at + expires_in
     else:
         expires_at = jwt_expiry(access_token)
-    token_type = fields.get("token_type")
-    scope = fields.get("scope")
-    if isinstance(scope, list):
-        scope = " ".join(str(s) for s in scope)
     try:
-        return Token(
-            access_token=access_token,
-            token_type=token_type if isinstance(token_type, str) and token_type else "Bearer",
-            expires_at=expires_at,
-            scope=scope if isinstance(scope, str) else None,
-            extra={k: v for k, v in fields.items() if k not in _KNOWN_FIELDS},
-        )
+        return token_from_fields(fields, access_token, expires_at)
     except ValueError as exc:
         raise TokenResponseError(
             f"the token response from {url} is not usable: {exc}",
@@ -143,6 +134,30 @@ def parse_token_response(raw: RawResponse, *, secrets: Sequence[str] = ()) -> To
             content_type=raw.content_type,
             url=url,
         ) from None
+
+
+def token_from_fields(
+    fields: Mapping[str, Any], access_token: str, expires_at: float | None
+) -> Token:
+    """Build a Token from token-response fields whose expiry is already decided.
+
+    ``token_type`` defaults to Bearer, a ``scope`` list is joined with
+    spaces, and fields Token has no attribute for go to ``extra``.
+
+    Raises:
+        ConfigError: a field is not acceptable (a ``ValueError``).
+    """
+    token_type = fields.get("token_type")
+    scope = fields.get("scope")
+    if isinstance(scope, (list, tuple)):
+        scope = " ".join(str(s) for s in scope)
+    return Token(
+        access_token=access_token,
+        token_type=token_type if isinstance(token_type, str) and token_type else "Bearer",
+        expires_at=expires_at,
+        scope=scope if isinstance(scope, str) else None,
+        extra={k: v for k, v in fields.items() if k not in _KNOWN_FIELDS},
+    )
 
 
 def _decode_body(raw: RawResponse) -> dict[str, Any] | None:

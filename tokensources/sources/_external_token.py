@@ -17,7 +17,7 @@ from typing import Any
 from .._errors import TokenResponseError
 from .._redact import excerpt, safe_url
 from .._token import Token
-from .._wire import MAX_EXPIRES_IN, RawResponse, jwt_expiry
+from .._wire import MAX_EXPIRES_IN, RawResponse, jwt_expiry, token_from_fields
 
 __all__ = ["apply_expires_at", "parse_expires_at", "token_from_result"]
 
@@ -164,18 +164,8 @@ def _token_from_mapping(fields: Mapping[Any, Any], started_at: float, origin: st
         raise TokenResponseError(f"{origin} returned an unusable expiry: {exc}") from None
     if expires_at is None:
         expires_at = jwt_expiry(access_token)
-    scope = fields.get("scope")
-    if isinstance(scope, (list, tuple)):
-        scope = " ".join(str(s) for s in scope)
-    token_type = fields.get("token_type")
     try:
-        return Token(
-            access_token=access_token,
-            token_type=token_type if isinstance(token_type, str) and token_type else "Bearer",
-            expires_at=expires_at,
-            scope=scope if isinstance(scope, str) else None,
-            extra={k: v for k, v in fields.items() if k not in _KNOWN_FIELDS},
-        )
+        return token_from_fields(fields, access_token, expires_at)
     except ValueError as exc:
         raise TokenResponseError(f"{origin} returned an unusable token: {exc}") from None
 
