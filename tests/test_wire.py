@@ -19,6 +19,7 @@ from tokensources._wire import (
     MAX_EXPIRES_IN,
     RawResponse,
     basic_authorization,
+    cache_max_age,
     parse_retry_after,
     parse_token_response,
 )
@@ -229,3 +230,23 @@ def test_retry_after_is_never_negative(seconds: float) -> None:
     result = parse_retry_after(repr(seconds), SENT_AT)
     assert result is not None
     assert result >= 0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("public", None),
+        ("max-age=300", 300.0),
+        ("public, max-age=60, must-revalidate", 60.0),
+        ('max-age="30"', 30.0),
+        ("no-store", 0.0),
+        ("max-age=300, no-cache", 0.0),
+        ("max-age=-5", 0.0),
+        ("max-age=soon", None),
+    ],
+)
+def test_cache_max_age(value: str | None, expected: float | None) -> None:
+    """Cache-Control freshness is read as seconds; no-store and no-cache mean zero."""
+    assert cache_max_age(value) == expected

@@ -131,6 +131,7 @@ class HttpClient:
             sent_at=sent_at,
             truncated=truncated,
             url=url,
+            cache_control=response.headers.get("cache-control"),
         )
 
 

@@ -49,9 +49,7 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
-    text = _FIELD_PATTERN.sub(
-        lambda m: f"{m.group('key')}{m.group('quote')}{REDACTED}", text
-    )
+    text = _FIELD_PATTERN.sub(lambda m: f"{m.group('key')}{m.group('quote')}{REDACTED}", text)
     return _JWT_PATTERN.sub(REDACTED, text)
 
 

@@ -25,6 +25,7 @@ from ._token import Token
 __all__ = [
     "RawResponse",
     "basic_authorization",
+    "cache_max_age",
     "jwt_expiry",
     "parse_retry_after",
     "parse_token_response",
@@ -49,6 +50,7 @@ class RawResponse:
         sent_at: wall-clock time just before the request was sent.
         truncated: True when the body was longer than the read limit.
         url: the URL the request went to.
+        cache_control: the ``Cache-Control`` header, if any.
     """
 
     status_code: int
@@ -58,6 +60,7 @@ class RawResponse:
     sent_at: float
     truncated: bool = False
     url: str = ""
+    cache_control: str | None = None
 
 
 def basic_authorization(client_id: str, client_secret: str) -> str:
@@ -90,6 +93,26 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
+
+
+def cache_max_age(value: str | None) -> float | None:
+    """The ``max-age`` of a ``Cache-Control`` value in seconds (0 for no-store/no-cache).
+
+    Returns None when the header says nothing about freshness.
+    """
+    if not value:
+        return None
+    max_age: float | None = None
+    for directive in value.lower().split(","):
+        name, _, argument = directive.strip().partition("=")
+        if name in ("no-store", "no-cache"):
+            return 0.0
+        if name == "max-age":
+            try:
+                max_age = max(0.0, float(argument.strip().strip('"')))
+            except ValueError:
+                return None
+    return max_age
 
 
 def parse_token_response(raw: RawResponse, *, secrets: Sequence[str] = ()) -> Token:

@@ -99,18 +99,34 @@ async def test_rotation_is_picked_up_by_max_age(
     server: AuthorizationServer, make_verifier: MakeVerifier, clock: FakeClock
 ) -> None:
     """After jwks_max_age the key set is refreshed, so a withdrawn key stops verifying."""
-    verifier = make_verifier(jwks_max_age=600)
+    verifier = make_verifier(jwks_max_age=200)  # shorter than the server's max-age=300
     old = server.issue_token(lifetime=7200)
     with anyio.fail_after(10):
         await verifier.verify(old)
         server.rotate_keys()
-        clock.advance(599)
+        clock.advance(199)
         await verifier.verify(old)
         assert server.counters.jwks_requests == 1
         clock.advance(2)
         # The refresh happens on this call; the old key is gone afterwards.
         with pytest.raises(InvalidTokenError):
             await verifier.verify(old)
+    assert server.counters.jwks_requests == 2
+
+
+async def test_endpoint_cache_control_shortens_the_refresh_interval(
+    server: AuthorizationServer, make_verifier: MakeVerifier, clock: FakeClock
+) -> None:
+    """The JWKS endpoint's max-age=300 wins over a longer jwks_max_age."""
+    verifier = make_verifier(jwks_max_age=600)
+    token = server.issue_token(lifetime=7200)
+    with anyio.fail_after(10):
+        await verifier.verify(token)
+        clock.advance(299)
+        await verifier.verify(token)
+        assert server.counters.jwks_requests == 1
+        clock.advance(2)
+        await verifier.verify(token)
     assert server.counters.jwks_requests == 2
 
 
@@ -254,6 +270,6 @@ async def test_endpoint_down_retries_back_off(
         server.faults.reset()
         await verifier.verify(token)
         assert server.counters.jwks_requests == expected + 1
-        clock.advance(599)
+        clock.advance(299)  # the server's max-age=300 sets the next interval
         await verifier.verify(token)
     assert server.counters.jwks_requests == expected + 1

@@ -36,6 +36,7 @@ from .._log import logger
 from .._redact import excerpt, safe_url
 from .._source import Clock
 from .._token import Token
+from .._wire import cache_max_age
 from ..sources import discover
 from ..wrappers import Reuse, reuse
 from ._jwk import KeySet, VerificationKey, parse_jwks
@@ -44,6 +45,8 @@ __all__ = ["MAX_JWKS_BYTES", "Discovery", "JWKSFetch", "KeyCache"]
 
 # Real key sets are a few KiB (dozens of keys at most).
 MAX_JWKS_BYTES = 256 * 1024
+# However short the endpoint's Cache-Control, keys are kept at least this long.
+MIN_JWKS_MAX_AGE = 60.0
 
 
 class Discovery:
@@ -119,14 +122,20 @@ class JWKSFetch:
         """
         now = self.last_attempt_at = self._clock()
         try:
-            keys, digest = await self._fetch()
+            keys, digest, server_max_age = await self._fetch()
         except TokenSourceError as exc:
             return self._stale(exc)
         self._failures = 0
+        # The endpoint's Cache-Control may shorten the interval (a provider that
+        # is about to rotate), never lengthen it, and never below the floor that
+        # keeps a no-cache endpoint from being fetched on every verification.
+        max_age = self._max_age
+        if server_max_age is not None:
+            max_age = min(max_age, max(server_max_age, MIN_JWKS_MAX_AGE))
         token = Token(
             access_token=digest,
-            refresh_at=now + self._max_age,
-            expires_at=now + self._max_age + self._stale_if_error,
+            refresh_at=now + max_age,
+            expires_at=now + max_age + self._stale_if_error,
             extra={"keys": keys},
         )
         self._last = token
@@ -149,7 +158,7 @@ class JWKSFetch:
         )
         return last.replace(refresh_at=now + retry_in)
 
-    async def _fetch(self) -> tuple[KeySet, str]:
+    async def _fetch(self) -> tuple[KeySet, str, float | None]:
         url = await self._url()
         raw = await self._http.request(
             "GET", url, headers={"Accept": "application/json"}, max_body=MAX_JWKS_BYTES
@@ -178,7 +187,7 @@ class JWKSFetch:
         if not keys.keys:
             raise TokenResponseError(f"the JWKS at {where} holds no usable signing key", url=where)
         logger.debug("fetched the JWKS from %s: %d usable keys", where, len(keys.keys))
-        return keys, hashlib.sha256(raw.body).hexdigest()
+        return keys, hashlib.sha256(raw.body).hexdigest(), cache_max_age(raw.cache_control)
 
     def invalidate(self, token: Token) -> None:
         """Nothing to drop here; the cache in front does that."""
