@@ -47,4 +47,6 @@ def test_fingerprint_is_short_and_stable() -> None:
 
 def test_safe_url_drops_query_and_userinfo() -> None:
     """URLs in messages lose their query string and credentials."""
-    assert safe_url("https://u:p@host:8443/oauth/token?key=secret") == "https://host:8443/oauth/token"
+    assert (
+        safe_url("https://u:p@host:8443/oauth/token?key=secret") == "https://host:8443/oauth/token"
+    )

@@ -65,7 +65,9 @@ def test_json_round_trip() -> None:
     assert dict(again.extra) == {"id_token": "x", "n": 1}
 
 
-@pytest.mark.parametrize("text", ["not json", "[]", '{"token_type": "Bearer"}', '{"access_token": 5}'])
+@pytest.mark.parametrize(
+    "text", ["not json", "[]", '{"token_type": "Bearer"}', '{"access_token": 5}']
+)
 def test_from_json_refuses_garbage(text: str) -> None:
     """from_json raises ConfigError for anything that is not a serialised token."""
     with pytest.raises(ConfigError):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from email.utils import format_datetime
 from datetime import datetime, timezone
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -46,7 +46,9 @@ def raw(
 
 def test_expiry_is_measured_from_when_the_request_was_sent() -> None:
     """expires_at = sent_at + expires_in, whatever the arrival time."""
-    token = parse_token_response(raw({"access_token": "a", "token_type": "bearer", "expires_in": 300}))
+    token = parse_token_response(
+        raw({"access_token": "a", "token_type": "bearer", "expires_in": 300})
+    )
     assert token.expires_at == SENT_AT + 300
     assert token.token_type == "Bearer"
 
@@ -58,7 +60,9 @@ def test_numeric_strings_are_accepted(value: object) -> None:
     assert token.expires_at == SENT_AT + 300
 
 
-@pytest.mark.parametrize("value", [-1, "-5", "soon", [], {}, True, MAX_EXPIRES_IN + 1, "1e400", "nan"])
+@pytest.mark.parametrize(
+    "value", [-1, "-5", "soon", [], {}, True, MAX_EXPIRES_IN + 1, "1e400", "nan"]
+)
 def test_bad_expires_in_is_a_response_error(value: object) -> None:
     """Negative, non-numeric and absurdly large expires_in raise TokenResponseError."""
     with pytest.raises(TokenResponseError, match="expires_in"):
@@ -91,7 +95,9 @@ def test_other_fields_land_in_extra() -> None:
     assert dict(token.extra) == {"id_token": "i", "ext": 1}
 
 
-@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain; charset=utf-8"])
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain; charset=utf-8"]
+)
 def test_form_encoded_bodies_are_accepted(content_type: str) -> None:
     """Form-encoded token responses parse like JSON ones."""
     body = "access_token=abc&token_type=bearer&expires_in=60&scope=a+b"
@@ -150,13 +156,18 @@ def test_oauth_error_document_is_parsed() -> None:
 def test_500_with_html_body_is_a_transient_endpoint_error() -> None:
     """A 500 HTML page raises a transient TokenEndpointError with an excerpt."""
     with pytest.raises(TokenEndpointError) as info:
-        parse_token_response(raw("<html>Internal Server Error</html>", status=500, content_type="text/html"))
+        parse_token_response(
+            raw("<html>Internal Server Error</html>", status=500, content_type="text/html")
+        )
     assert info.value.transient
     assert info.value.error is None
     assert "Internal Server Error" in str(info.value)
 
 
-@pytest.mark.parametrize(("status", "transient"), [(400, False), (401, False), (408, True), (429, True), (502, True), (503, True)])
+@pytest.mark.parametrize(
+    ("status", "transient"),
+    [(400, False), (401, False), (408, True), (429, True), (502, True), (503, True)],
+)
 def test_transient_follows_the_status(status: int, transient: bool) -> None:
     """Bare HTTP errors are transient for 408, 429 and 5xx only."""
     with pytest.raises(TokenEndpointError) as info:

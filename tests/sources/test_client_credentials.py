@@ -45,7 +45,13 @@ def source(
     http: httpx.AsyncClient, clock: FakeClock, secret: str = DEMO_CLIENT_SECRET, **kwargs: object
 ) -> ClientCredentials:
     return ClientCredentials(
-        TOKEN_URL, DEMO_CLIENT_ID, secret, http=http, clock=clock, allow_insecure_http=True, **kwargs  # type: ignore[arg-type]
+        TOKEN_URL,
+        DEMO_CLIENT_ID,
+        secret,
+        http=http,
+        clock=clock,
+        allow_insecure_http=True,
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -76,12 +82,20 @@ async def test_scopes_and_audience_reach_the_server(
 ) -> None:
     """Requested scopes and audience come back in the token."""
     server.register_client(
-        "api-client", "api-secret", scopes=("read:messages", "write:messages"),
+        "api-client",
+        "api-secret",
+        scopes=("read:messages", "write:messages"),
         audiences=("https://api.example.com", "https://other.example.com"),
     )
     cc = ClientCredentials(
-        TOKEN_URL, "api-client", "api-secret", scopes=["read:messages"],
-        audience="https://other.example.com", http=http, clock=clock, allow_insecure_http=True,
+        TOKEN_URL,
+        "api-client",
+        "api-secret",
+        scopes=["read:messages"],
+        audience="https://other.example.com",
+        http=http,
+        clock=clock,
+        allow_insecure_http=True,
     )
     token = await cc.token()
     assert token.scope == "read:messages"
@@ -158,8 +172,13 @@ async def test_wrong_secret_is_invalid_client(
 async def test_unknown_client_is_invalid_client(http: httpx.AsyncClient, clock: FakeClock) -> None:
     """An unknown client id is refused as invalid_client."""
     cc = ClientCredentials(
-        TOKEN_URL, "nobody", "whatever-secret", auth_style=AuthStyle.BODY,
-        http=http, clock=clock, allow_insecure_http=True,
+        TOKEN_URL,
+        "nobody",
+        "whatever-secret",
+        auth_style=AuthStyle.BODY,
+        http=http,
+        clock=clock,
+        allow_insecure_http=True,
     )
     with pytest.raises(TokenEndpointError) as info:
         await cc.token()
@@ -340,7 +359,9 @@ def test_repr_and_identity_hide_the_secret() -> None:
     base = ClientCredentials("https://idp.example/token", "id", "top-secret-value", scopes="a b")
     assert "top-secret-value" not in repr(base)
     assert "top-secret-value" not in base.cache_identity
-    same = ClientCredentials("https://idp.example/token", "id", "top-secret-value", scopes=["b", "a"])
+    same = ClientCredentials(
+        "https://idp.example/token", "id", "top-secret-value", scopes=["b", "a"]
+    )
     assert same.cache_identity == base.cache_identity
     variants = [
         ClientCredentials("https://idp.example/token", "id", "other-secret", scopes="a b"),

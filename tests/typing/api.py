@@ -48,11 +48,14 @@ async def other_sources(pem: bytes) -> list[TokenSource]:
     ]
 
 
-async def httpx_clients(source: TokenSource) -> None:
+async def async_httpx(source: TokenSource) -> None:
     async with httpx.AsyncClient(auth=TokenAuth(source)) as client:
         await client.get("https://api.example/x")
-    with httpx.Client(auth=TokenAuth(source)) as sync_client:
-        sync_client.get("https://api.example/x")
+
+
+def sync_httpx(source: TokenSource) -> None:
+    with httpx.Client(auth=TokenAuth(source)) as client:
+        client.get("https://api.example/x")
 
 
 async def verify(token: str) -> None:

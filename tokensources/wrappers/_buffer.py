@@ -59,8 +59,7 @@ class Buffer(AsyncClosing):
     known expiry passes through untouched. ``invalidate()`` and ``aclose()``
     pass down to the inner source.
 
-    Args:
-        source, seconds, jitter, rng, clock: see ``buffer()``.
+    The arguments are those of ``buffer()``.
 
     Raises:
         ConfigError: ``seconds`` is negative or ``jitter`` is outside 0..1.

@@ -96,9 +96,7 @@ class Retry(AsyncClosing):
 
     ``invalidate()`` and ``aclose()`` pass down to the inner source.
 
-    Args:
-        source, attempts, base_delay, max_delay, max_retry_after, deadline,
-        rng, sleep, clock: see ``retry()``.
+    The arguments are those of ``retry()``.
 
     Raises:
         ConfigError: a setting is out of range.

@@ -105,11 +105,8 @@ class Reuse(AsyncClosing):
     A ``Reuse`` holds no event-loop object between refreshes, so it may be
     used from successive event loops, but from one event loop at a time.
 
-    Args:
-        source: the token source to cache. A ``Reuse`` is unwrapped, so
-            caches never nest.
-        skew, max_age, failure_backoff, clock, on_event, on_token: see
-            ``reuse()``.
+    The arguments are those of ``reuse()``; a ``Reuse`` given as the
+    source is unwrapped, so caches never nest.
 
     Raises:
         ConfigError: a setting is out of range.

@@ -1,0 +1,212 @@
+"""Every ```python example in docs/ and README.md runs, so none can rot.
+
+How examples are run (read this before writing one):
+
+- Each page is one test, run on asyncio and on trio. The page's ```python
+  blocks run in order in one namespace (``__name__ == "__main__"``), so a
+  later block may use what an earlier one defined, as a reader would.
+- Top-level ``await`` and ``async with`` are allowed: such a block runs as a
+  coroutine in the test's event loop. A block that starts its own event loop
+  (``anyio.run``, ``asyncio.run``, ``trio.run``) or uses the sync
+  ``httpx.Client`` runs in a worker thread, as a script would.
+- Write real provider URLs. Every ``httpx`` client made without an explicit
+  transport talks to one in-process testing server (see
+  ``tests/docs_world.py``): token endpoints, discovery for any issuer, the
+  JWKS and the demo API at ``https://api.example.com/api/private`` all work;
+  the tokens' issuer is ``https://idp.example.com``. Any client id works
+  with the secret in ``CLIENT_SECRET`` (also ``TOKENSOURCES_CLIENT_SECRET``);
+  ``REDIS_URL`` points at a real redis-server and ``TOKEN_ENCRYPTION_KEY`` is
+  a base64 AES-256 key. Loopback URLs are left alone, so an example may
+  start ``AuthorizationServer().serve()`` itself.
+- A block using ``RedisShared`` or redis-py's asyncio client runs on asyncio
+  only (redis-py has no trio support); on trio it is left out, so nothing
+  later on the page may depend on it.
+- Examples run in an empty working directory that holds ``private-key.pem``
+  (an EC P-256 key), the file the PrivateKeyJWT page reads.
+- Use ```console, ```text, ```yaml (…) for what is not Python to run. A
+  Python block that truly cannot run (a fragment of a larger program) is
+  preceded by ``<!-- docs-test: skip <reason> -->``; keep these rare.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import gc
+import inspect
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.docs_world import DOCS_SECRET, DocsWorld
+from tests.shared.redis_servers import RedisServer
+from tokensources.shared import default_store
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
+PAGE_TIMEOUT = 60.0
+
+_FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^\n`]*)$")
+_SKIP = re.compile(r"<!--\s*docs-test:\s*skip\s+(?P<reason>\S.*?)\s*-->")
+_ASYNCIO_ONLY = re.compile(r"\bRedisShared\b|\bredis\.asyncio\b|^import redis\b", re.MULTILINE)
+_OWN_LOOP = re.compile(r"\b(?:anyio|asyncio|trio)\.run\(|\bhttpx\.Client\(")
+
+pytestmark = pytest.mark.anyio
+
+
+@dataclass(frozen=True)
+class Block:
+    """One ```python block of a page: its source and the line it starts on."""
+
+    path: Path
+    line: int
+    source: str
+
+    @property
+    def where(self) -> str:
+        """``docs/page.md:12``, for messages."""
+        return f"{self.path.relative_to(ROOT)}:{self.line}"
+
+
+def python_blocks(path: Path) -> Iterator[Block]:
+    """The runnable ```python blocks of a Markdown page, in order."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    index = 0
+    while index < len(lines):
+        match = _FENCE.match(lines[index])
+        if match is None:
+            index += 1
+            continue
+        fence, indent = match["fence"], len(match["indent"])
+        end = index + 1
+        while end < len(lines) and lines[end].strip() != fence:
+            end += 1
+        language = match["info"].strip().lstrip("{").lstrip(".").split(" ")[0]
+        skipped = index > 0 and _SKIP.search(lines[index - 1]) is not None
+        if language in ("python", "py") and not skipped:
+            body = "\n".join(line[indent:] for line in lines[index + 1 : end])
+            yield Block(path, index + 2, body)
+        index = end + 1
+
+
+async def run_block(block: Block, namespace: dict[str, Any]) -> None:
+    """Run one block in ``namespace``, with line numbers that point into the page."""
+    source = "\n" * (block.line - 1) + block.source
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    code = compile(source, block.where, "exec", flags=flags, dont_inherit=True)
+    if code.co_flags & inspect.CO_COROUTINE:
+        await eval(code, namespace)  # noqa: S307 - running our own documentation is the point
+    elif _OWN_LOOP.search(block.source):
+        await anyio.to_thread.run_sync(partial(exec, code, namespace))
+    else:
+        exec(code, namespace)  # noqa: S102
+
+
+def _patch_default_transports(monkeypatch: pytest.MonkeyPatch, world: DocsWorld) -> None:
+    """Give every httpx client made without a transport or mounts the world's transport."""
+
+    def patched(cls: type[Any], make: Callable[[], Any]) -> None:
+        original = cls.__init__
+
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+            if kwargs.get("transport") is None and not kwargs.get("mounts"):
+                kwargs["transport"] = make()
+            original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__init__", __init__)
+
+    patched(httpx.AsyncClient, world.async_transport)
+    patched(httpx.Client, world.sync_transport)
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server for the pages that use RedisShared."""
+    server = RedisServer(tmp_path_factory.mktemp("docs-redis"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch, redis_url: str, tmp_path: Path) -> Iterator[DocsWorld]:
+    """The testing server every provider URL leads to, and the environment examples read."""
+    # Examples run in an empty directory holding the key file they mention.
+    monkeypatch.chdir(tmp_path)
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "private-key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    docs_world = DocsWorld()
+    _patch_default_transports(monkeypatch, docs_world)
+    monkeypatch.setenv("CLIENT_SECRET", DOCS_SECRET)
+    monkeypatch.setenv("TOKENSOURCES_CLIENT_SECRET", DOCS_SECRET)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("TOKEN_ENCRYPTION_KEY", base64.b64encode(os.urandom(32)).decode())
+    try:
+        yield docs_world
+    finally:
+        docs_world.close()
+        default_store().clear()
+        # Whatever a page left open is reported against that page, not a later one.
+        gc.collect()
+
+
+def _page_id(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+PAGES_WITH_EXAMPLES = [page for page in PAGES if any(python_blocks(page))]
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES, ids=_page_id)
+async def test_page_examples_run(page: Path, world: DocsWorld, anyio_backend: str) -> None:
+    """Every Python example on the page runs, in order, against the testing server."""
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    ran = 0
+    with anyio.fail_after(PAGE_TIMEOUT):
+        try:
+            for block in python_blocks(page):
+                if anyio_backend == "trio" and _ASYNCIO_ONLY.search(block.source):
+                    continue
+                await run_block(block, namespace)
+                ran += 1
+        finally:
+            await world.aclose_transports()
+    assert ran > 0
+
+
+def test_every_page_with_python_is_collected() -> None:
+    """The page list is not empty and includes the landing page and the recipes."""
+    names = {_page_id(page) for page in PAGES_WITH_EXAMPLES}
+    assert {"docs/index.md", "docs/quickstart.md", "docs/recipes.md"} <= names
+
+
+def test_skip_marker_needs_a_reason(tmp_path: Path) -> None:
+    """A skip marker hides the next block only, and only when it gives a reason."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        "<!-- docs-test: skip a fragment -->\n```python\nhidden\n```\n\n"
+        "<!-- docs-test: skip -->\n```python\nshown = 1\n```\n\n```console\n$ ls\n```\n",
+        encoding="utf-8",
+    )
+    blocks = list(python_blocks(page))
+    assert [block.source for block in blocks] == ["shown = 1"]
+    assert blocks[0].line == 8
