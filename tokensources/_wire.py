@@ -34,8 +34,8 @@ __all__ = [
 
 # Ten years: an answer promising more than this is a bug, not a token lifetime.
 MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
-# The response fields that become Token attributes rather than `extra`.
-_KNOWN_FIELDS = frozenset({"access_token", "token_type", "expires_in", "expires_at", "scope"})
+# The token response fields that become Token attributes rather than `extra`.
+TOKEN_FIELDS = frozenset({"access_token", "token_type", "expires_in", "scope"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,12 +160,16 @@ def parse_token_response(raw: RawResponse, *, secrets: Sequence[str] = ()) -> To
 
 
 def token_from_fields(
-    fields: Mapping[str, Any], access_token: str, expires_at: float | None
+    fields: Mapping[str, Any],
+    access_token: str,
+    expires_at: float | None,
+    *,
+    known: frozenset[str] = TOKEN_FIELDS,
 ) -> Token:
     """Build a Token from token-response fields whose expiry is already decided.
 
     ``token_type`` defaults to Bearer, a ``scope`` list is joined with
-    spaces, and fields Token has no attribute for go to ``extra``.
+    spaces, and the fields not in ``known`` go to ``extra``.
 
     Raises:
         ConfigError: a field is not acceptable (a ``ValueError``).
@@ -179,7 +183,7 @@ def token_from_fields(
         token_type=token_type if isinstance(token_type, str) and token_type else "Bearer",
         expires_at=expires_at,
         scope=scope if isinstance(scope, str) else None,
-        extra={k: v for k, v in fields.items() if k not in _KNOWN_FIELDS},
+        extra={k: v for k, v in fields.items() if k not in known},
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from .._errors import TokenResponseError
 from .._redact import excerpt, safe_url
 from .._token import Token
-from .._wire import MAX_EXPIRES_IN, RawResponse, jwt_expiry, token_from_fields
+from .._wire import MAX_EXPIRES_IN, TOKEN_FIELDS, RawResponse, jwt_expiry, token_from_fields
 
 __all__ = ["apply_expires_at", "parse_expires_at", "token_from_result"]
 
@@ -26,7 +26,7 @@ __all__ = ["apply_expires_at", "parse_expires_at", "token_from_result"]
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
 )
-_KNOWN_FIELDS = frozenset({"access_token", "token_type", "expires_in", "expires_at", "scope"})
+_KNOWN_FIELDS = TOKEN_FIELDS | {"expires_at"}
 
 
 def parse_expires_at(value: object) -> float:
@@ -165,7 +165,7 @@ def _token_from_mapping(fields: Mapping[Any, Any], started_at: float, origin: st
     if expires_at is None:
         expires_at = jwt_expiry(access_token)
     try:
-        return token_from_fields(fields, access_token, expires_at)
+        return token_from_fields(fields, access_token, expires_at, known=_KNOWN_FIELDS)
     except ValueError as exc:
         raise TokenResponseError(f"{origin} returned an unusable token: {exc}") from None
 
