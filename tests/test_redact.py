@@ -50,3 +50,19 @@ def test_safe_url_drops_query_and_userinfo() -> None:
     assert (
         safe_url("https://u:p@host:8443/oauth/token?key=secret") == "https://host:8443/oauth/token"
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"token": "ghs_abc"}', "api_key=ghs_abc", "X-Api-Key: ghs_abc", "'password': 'ghs_abc'"],
+)
+def test_scrub_masks_any_credential_named_field(text: str) -> None:
+    """Fields whose names say token, key, secret or password are masked, whatever the prefix."""
+    assert "ghs_abc" not in scrub(text)
+
+
+def test_excerpt_never_shows_part_of_a_secret_cut_at_the_limit() -> None:
+    """A literal secret straddling the excerpt's cut is masked whole, not shown in part."""
+    secret = "S3CRETVALUE-0123456789"
+    body = "<html>" + " " * (800 - 6 - 7) + secret + "</html>"
+    assert "S3CRET" not in excerpt(body, [secret])

@@ -33,7 +33,8 @@ def test_repr_and_str_hide_the_token_and_extra() -> None:
     ("kwargs", "needle"),
     [
         ({"access_token": ""}, "access_token"),
-        ({"access_token": "a\r\nInjected: header"}, "control character"),
+        ({"access_token": "a\r\nInjected: header"}, "visible ASCII"),
+        ({"access_token": "token "}, "visible ASCII"),
         ({"access_token": "x", "token_type": " "}, "token_type"),
         ({"access_token": "x", "expires_at": float("nan")}, "expires_at"),
         ({"access_token": "x", "refresh_at": "soon"}, "refresh_at"),
@@ -55,6 +56,14 @@ def test_expiry_helpers() -> None:
     assert token.expires_in(40.0) == 60.0
     assert not Token(SECRET).expired(1e12)
     assert Token(SECRET).expires_in(0.0) is None
+
+
+def test_from_json_error_keeps_no_trace_of_the_text() -> None:
+    """A refused serialisation chains nothing that holds the text (and its token)."""
+    with pytest.raises(ConfigError) as info:
+        Token.from_json('{"access_token": "leaky-token",')
+    assert info.value.__context__ is None
+    assert info.value.__cause__ is None
 
 
 def test_json_round_trip() -> None:

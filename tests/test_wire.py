@@ -65,8 +65,10 @@ def test_numeric_strings_are_accepted(value: object) -> None:
 )
 def test_bad_expires_in_is_a_response_error(value: object) -> None:
     """Negative, non-numeric and absurdly large expires_in raise TokenResponseError."""
-    with pytest.raises(TokenResponseError, match="expires_in"):
+    with pytest.raises(TokenResponseError, match="expires_in") as info:
         parse_token_response(raw({"access_token": "sekret-token", "expires_in": value}))
+    for text in (str(info.value), repr(info.value), info.value.body_excerpt or ""):
+        assert "sekret-token" not in text
 
 
 def test_missing_token_type_defaults_to_bearer() -> None:
@@ -261,3 +263,22 @@ def test_retry_after_is_never_negative(seconds: float) -> None:
 def test_cache_max_age(value: str | None, expected: float | None) -> None:
     """Cache-Control freshness is read as seconds; no-store and no-cache mean zero."""
     assert cache_max_age(value) == expected
+
+
+def test_a_token_under_an_unknown_field_name_is_not_shown() -> None:
+    """An unusable 2xx JSON answer is described by its field names, not its values."""
+    body = {"token": "ghs_16C7e42F292c6912E7710c838347Ae178B4a", "expires_at": "2030-07-11"}
+    with pytest.raises(TokenResponseError) as info:
+        parse_token_response(raw(body, status=201))
+    assert "ghs_16C7e42F" not in str(info.value)
+    assert info.value.body_excerpt == "fields: expires_at, token"
+
+
+@pytest.mark.parametrize(
+    "access_token", ["trailing-space ", "tab\there", "vt\x0b", "del\x7f", "ünïcode"]
+)
+def test_tokens_that_cannot_be_a_header_value_are_refused(access_token: str) -> None:
+    """A token HTTP libraries would refuse as a header value is a TokenResponseError."""
+    with pytest.raises(TokenResponseError) as info:
+        parse_token_response(raw({"access_token": access_token}))
+    assert access_token.strip() not in str(info.value)

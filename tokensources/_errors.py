@@ -71,15 +71,32 @@ class TokenSourceError(Exception):
 class TokenRequestError(TokenSourceError):
     """The token request could not be completed: connection refused, reset, timed out.
 
-    Always transient. The lower-level ``httpx`` exception is chained as
-    ``__cause__``.
+    Always transient. The ``httpx`` exception is deliberately not chained (it
+    holds the request, credentials included); its kind and, for network
+    failures, the operating system's reason are kept.
+
+    Attributes:
+        url: the endpoint, without query or credentials.
+        reason: the kind of failure, e.g. ``"ConnectError: All connection
+            attempts failed"``.
+        previous: with ``AuthStyle.AUTO``, the refusal of the first style
+            when the second one could not be sent.
     """
 
     _transient = True
 
-    def __init__(self, message: str, *, url: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        reason: str | None = None,
+        previous: TokenEndpointError | None = None,
+    ) -> None:
         super().__init__(message)
         self.url = url
+        self.reason = reason
+        self.previous = previous
 
 
 class TokenEndpointError(TokenSourceError):

@@ -12,20 +12,23 @@ import zlib
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 
-from ._errors import ConfigError, TokenRequestError
-from ._redact import safe_url
+from ._errors import ConfigError, TokenRequestError, TokenResponseError
+from ._redact import excerpt, safe_url
 from ._source import Clock
 from ._wire import RawResponse
 
-__all__ = ["DEFAULT_TIMEOUT", "MAX_BODY_BYTES", "HttpClient", "check_endpoint_url"]
+__all__ = ["DEADLINE", "DEFAULT_TIMEOUT", "MAX_BODY_BYTES", "HttpClient", "check_endpoint_url"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 # Token responses are a few KiB; a megabyte is generous and bounds a hostile body.
 MAX_BODY_BYTES = 1024 * 1024
 # How much of an oversized body is read (and dropped) before giving up on it.
 DRAIN_LIMIT = 32 * 1024 * 1024
+# The most one exchange (send and read) may take, whatever the per-read timeouts.
+DEADLINE = 30.0
 
 
 def check_endpoint_url(url: str, *, name: str = "token_url", allow_insecure_http: bool) -> str:
@@ -40,7 +43,15 @@ def check_endpoint_url(url: str, *, name: str = "token_url", allow_insecure_http
     """
     if not isinstance(url, str) or not url:
         raise ConfigError(f"{name} must be a non-empty URL string")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
+        parts = None
+    if parts is None:
+        # Raised outside the handler: the parse error would quote the URL.
+        raise ConfigError(f"{name} is not a valid URL")
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigError(f"{name} must be an absolute http(s) URL, got {safe_url(url)!r}")
     if parts.username or parts.password:
@@ -69,12 +80,15 @@ class HttpClient:
     is created on first use and closed by ``aclose()``.
     """
 
-    def __init__(self, http: httpx.AsyncClient | None, *, clock: Clock) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient | None, *, clock: Clock, deadline: float = DEADLINE
+    ) -> None:
         if http is not None and not isinstance(http, httpx.AsyncClient):
             raise ConfigError("http must be an httpx.AsyncClient")
         self._client = http
         self._owned = http is None
         self._clock = clock
+        self._deadline = deadline
 
     def _get(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -110,19 +124,20 @@ class HttpClient:
         request.headers["Accept-Encoding"] = "gzip, deflate"
         sent_at = self._clock()
         try:
-            response = await client.send(request, stream=True)
-            try:
-                body, truncated = await _read_bounded(response, max_body)
-            finally:
-                await response.aclose()
-        except httpx.TimeoutException as exc:
-            raise TokenRequestError(
-                f"request to {safe_url(url)} timed out ({type(exc).__name__})", url=safe_url(url)
-            ) from exc
+            # httpx timeouts bound each read, not the whole exchange: a server
+            # trickling bytes would otherwise hold every waiting caller forever.
+            with anyio.fail_after(self._deadline):
+                # Never follow a redirect: it would re-send the credentials in the
+                # form to wherever the server points, plain http included.
+                response = await client.send(request, stream=True, follow_redirects=False)
+                try:
+                    body, truncated = await _read_bounded(response, max_body)
+                finally:
+                    await response.aclose()
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            raise _request_error(url, "timed out", exc) from None
         except httpx.TransportError as exc:
-            raise TokenRequestError(
-                f"request to {safe_url(url)} failed: {type(exc).__name__}", url=safe_url(url)
-            ) from exc
+            raise _request_error(url, "failed", exc) from None
         return RawResponse(
             status_code=response.status_code,
             content_type=response.headers.get("content-type", ""),
@@ -133,6 +148,21 @@ class HttpClient:
             url=url,
             cache_control=response.headers.get("cache-control"),
         )
+
+
+def _request_error(url: str, what: str, exc: Exception) -> TokenRequestError:
+    """A TokenRequestError that names the failure without chaining httpx's exception.
+
+    httpx's exceptions carry the request (its Authorization header and form,
+    secrets included) and protocol errors quote offending header values, so
+    they are not chained: only the kind of failure, and for network failures
+    the operating system's reason, are kept.
+    """
+    reason = type(exc).__name__
+    if isinstance(exc, (httpx.ConnectError, httpx.TimeoutException)) and str(exc):
+        reason = f"{reason}: {excerpt(str(exc), limit=120)}"
+    where = safe_url(url)
+    return TokenRequestError(f"request to {where} {what} ({reason})", url=where, reason=reason)
 
 
 async def _read_bounded(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
@@ -153,14 +183,28 @@ async def _read_bounded(response: httpx.Response, limit: int) -> tuple[bytes, bo
         decoder = zlib.decompressobj(wbits=47 if encoding == "gzip" else 15)
     kept = bytearray()
     received = 0
-    truncated = False
+    truncated = corrupt = False
+    # Nothing is raised inside the loop: leaving it early would abandon httpx's
+    # nested async generators (a ResourceWarning on trio); the rest is drained.
     async for raw in response.aiter_raw():
         received += len(raw)
-        if not truncated:
+        if not (truncated or corrupt):
             room = limit + 1 - len(kept)
-            chunk = raw if decoder is None else decoder.decompress(raw, room)
+            try:
+                chunk = raw if decoder is None else decoder.decompress(raw, room)
+            except zlib.error:
+                corrupt = True
+                continue
             kept += chunk[:room]
             truncated = len(kept) > limit or bool(decoder and decoder.unconsumed_tail)
         if received > DRAIN_LIMIT:
             break
+    if corrupt:
+        url = safe_url(str(response.url))
+        raise TokenResponseError(
+            f"the body from {url} is not valid {encoding} data",
+            status_code=response.status_code,
+            content_type=response.headers.get("content-type"),
+            url=url,
+        )
     return bytes(kept[:limit]), truncated

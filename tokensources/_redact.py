@@ -13,24 +13,11 @@ from collections.abc import Iterable
 
 REDACTED = "[redacted]"
 
-# Fields that carry credentials in OAuth requests and responses.
-SECRET_FIELDS = frozenset(
-    {
-        "access_token",
-        "refresh_token",
-        "id_token",
-        "client_secret",
-        "client_assertion",
-        "assertion",
-        "password",
-        "code",
-        "device_code",
-    }
-)
-
-_FIELD_NAMES = "|".join(sorted(SECRET_FIELDS))
+# Any field whose name says it holds a credential: access_token, token (as
+# GitHub names it), client_secret, api_key, password, client_assertion, ...
 _FIELD_PATTERN = re.compile(
-    rf"""(?P<key>["']?(?:{_FIELD_NAMES})["']?\s*[:=]\s*)(?P<quote>["']?)(?P<value>[^"'&,\s}}]*)""",
+    r"""(?P<key>["']?[\w.-]*(?:token|secret|passw|assertion|key|credential)[\w.-]*["']?"""
+    r"""\s*[:=]\s*)(?P<quote>["']?)(?P<value>[^"'&,\s}]*)""",
     re.IGNORECASE,
 )
 # Compact JWS/JWT serialisations (three base64url parts) anywhere in a text.
@@ -55,10 +42,11 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
 
 def excerpt(body: bytes | str, secrets: Iterable[str] = (), limit: int = EXCERPT_LIMIT) -> str:
     """The redacted start of a body, at most ``limit`` characters, for messages."""
-    if isinstance(body, bytes):
-        text = body[: limit * 4].decode("utf-8", "replace")
-    else:
-        text = body[: limit * 4]
+    secrets = [secret for secret in secrets if secret]
+    # Cut generously before scrubbing, so that a secret straddling the cut is
+    # still whole when it is looked for, and cut to size after.
+    window = limit * 4 + max((len(secret) for secret in secrets), default=0)
+    text = body[:window].decode("utf-8", "replace") if isinstance(body, bytes) else body[:window]
     text = scrub(text, secrets)
     text = " ".join(text.split())
     if len(text) > limit:

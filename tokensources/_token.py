@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -16,6 +17,8 @@ from ._redact import fingerprint
 __all__ = ["Token"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_NOT_JSON = object()
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +55,13 @@ class Token:
     def __post_init__(self) -> None:
         if not isinstance(self.access_token, str) or not self.access_token:
             raise ConfigError("access_token must be a non-empty string")
-        if any(c in self.access_token for c in "\r\n\x00"):
-            # A header value with a line break would let a token inject headers.
-            raise ConfigError("access_token contains a control character")
+        if not _VISIBLE_ASCII.fullmatch(self.access_token):
+            # It goes into an Authorization header: a line break would inject
+            # headers, and whitespace or control characters make HTTP libraries
+            # fail with errors that quote the value.
+            raise ConfigError(
+                "access_token must be visible ASCII (no spaces or control characters)"
+            )
         if not isinstance(self.token_type, str) or not self.token_type.strip():
             raise ConfigError("token_type must be a non-empty string")
         token_type = self.token_type.strip()
@@ -152,5 +159,9 @@ class Token:
         try:
             data = json.loads(text)
         except ValueError:
-            raise ConfigError("a serialised token must be JSON") from None
+            # Not raised here: the decode error would stay attached as
+            # __context__, and it holds the whole text, token included.
+            data = _NOT_JSON
+        if data is _NOT_JSON:
+            raise ConfigError("a serialised token must be JSON")
         return cls.from_dict(data)

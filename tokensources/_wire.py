@@ -142,8 +142,8 @@ def parse_token_response(raw: RawResponse, *, secrets: Sequence[str] = ()) -> To
         raise _endpoint_error(raw, fields, secrets=secrets)
     access_token = fields.get("access_token")
     if not isinstance(access_token, str) or not access_token:
-        raise _response_error(raw, "the token response has no access_token", secrets)
-    expires_in = _expires_in(fields.get("expires_in"), raw, secrets)
+        raise _response_error(raw, "the token response has no access_token", secrets, fields)
+    expires_in = _expires_in(fields, raw, secrets)
     if expires_in is not None:
         expires_at: float | None = raw.sent_at + expires_in
     else:
@@ -205,21 +205,26 @@ def _decode_body(raw: RawResponse) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _expires_in(value: Any, raw: RawResponse, secrets: Sequence[str]) -> float | None:
+def _expires_in(
+    fields: Mapping[str, Any], raw: RawResponse, secrets: Sequence[str]
+) -> float | None:
     """Validate ``expires_in``: None or 0 mean unknown; negative or absurd is an error."""
+    value = fields.get("expires_in")
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise _response_error(raw, "the token response has a non-numeric expires_in", secrets)
+        raise _response_error(
+            raw, "the token response has a non-numeric expires_in", secrets, fields
+        )
     try:
         seconds = float(value)
     except (TypeError, ValueError):
         raise _response_error(
-            raw, "the token response has a non-numeric expires_in", secrets
+            raw, "the token response has a non-numeric expires_in", secrets, fields
         ) from None
     if not math.isfinite(seconds) or seconds < 0 or seconds > MAX_EXPIRES_IN:
         raise _response_error(
-            raw, f"the token response has an out-of-range expires_in ({value!r})", secrets
+            raw, f"the token response has an out-of-range expires_in ({value!r})", secrets, fields
         )
     # Like golang.org/x/oauth2, 0 means "the server did not say".
     return seconds or None
@@ -239,9 +244,19 @@ def jwt_expiry(access_token: str) -> float | None:
     return float(exp)
 
 
-def _response_error(raw: RawResponse, what: str, secrets: Sequence[str]) -> TokenResponseError:
+def _response_error(
+    raw: RawResponse,
+    what: str,
+    secrets: Sequence[str],
+    fields: Mapping[str, Any] | None = None,
+) -> TokenResponseError:
     url = safe_url(raw.url) if raw.url else None
-    body = excerpt(raw.body, secrets)
+    if fields is not None:
+        # A decoded answer is described by its field names only: a provider
+        # may put the token under a name no redaction rule knows.
+        body = "fields: " + ", ".join(sorted(str(name) for name in fields)[:20])
+    else:
+        body = excerpt(raw.body, secrets)
     return TokenResponseError(
         f"{what}; from {url}, status {raw.status_code}, body: {body!r}",
         status_code=raw.status_code,

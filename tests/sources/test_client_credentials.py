@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import parse_qs
 
 import anyio
@@ -315,8 +315,9 @@ async def test_from_issuer_discovers_the_token_endpoint(
 
 def test_plain_http_to_a_remote_host_is_refused() -> None:
     """http:// to a non-loopback host is a ConfigError unless explicitly allowed."""
-    with pytest.raises(ConfigError, match="plain http"):
+    with pytest.raises(ConfigError, match="plain http") as info:
         ClientCredentials("http://idp.example.com/oauth/token", "id", "secret-value")
+    assert "secret-value" not in str(info.value)
     allowed = ClientCredentials(
         "http://idp.example.com/oauth/token", "id", "secret-value", allow_insecure_http=True
     )
@@ -373,3 +374,194 @@ def test_repr_and_identity_hide_the_secret() -> None:
         ClientCredentials("https://idp.example/t2", "id", "top-secret-value", scopes="a b"),
     ]
     assert len({v.cache_identity for v in variants} | {base.cache_identity}) == 6
+
+
+def mock_source(
+    handler: Callable[[httpx.Request], Awaitable[httpx.Response]],
+    clock: FakeClock,
+    **kwargs: object,
+) -> tuple[ClientCredentials, httpx.AsyncClient]:
+    """A ClientCredentials whose token endpoint is ``handler`` (wire-level cases)."""
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return source(http, clock, **kwargs), http
+
+
+async def test_expiry_counts_from_sending_not_from_the_answer(clock: FakeClock) -> None:
+    """A slow answer does not make the token look fresher: expiry is sent_at + expires_in."""
+    sent_at = clock.now
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        clock.advance(30)  # the answer takes 30 s
+        return httpx.Response(200, json={"access_token": "t", "expires_in": 300})
+
+    cc, http = mock_source(slow, clock)
+    async with http:
+        assert (await cc.token()).expires_at == sent_at + 300
+
+
+async def test_redirects_are_never_followed(clock: FakeClock) -> None:
+    """A 307 is an error; the form with the secret is never re-sent elsewhere."""
+    seen: list[str] = []
+
+    async def redirect(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(307, headers={"Location": "http://evil.example.net/steal"})
+
+    cc, http = mock_source(redirect, clock, auth_style=AuthStyle.BODY)
+    async with httpx.AsyncClient(transport=http._transport, follow_redirects=True) as follows:
+        cc = source(follows, clock, auth_style=AuthStyle.BODY)
+        with pytest.raises(TokenEndpointError) as info:
+            await cc.token()
+    await http.aclose()
+    assert info.value.status_code == 307
+    assert seen == [TOKEN_URL]
+
+
+async def test_corrupt_gzip_body_is_a_response_error(clock: FakeClock) -> None:
+    """A body that claims gzip but is not raises TokenResponseError, not zlib.error."""
+
+    async def corrupt(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+            stream=httpx.ByteStream(b"this is not gzip at all"),
+        )
+
+    cc, http = mock_source(corrupt, clock)
+    async with http:
+        with pytest.raises(TokenResponseError, match="gzip"):
+            await cc.token()
+
+
+async def test_a_trickling_answer_is_cut_by_the_overall_deadline(clock: FakeClock) -> None:
+    """Per-read timeouts cannot be gamed: the whole exchange has a deadline."""
+
+    class Trickle(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            while True:
+                await anyio.sleep(0.01)
+                yield b" "
+
+    async def trickle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=Trickle())
+
+    cc, http = mock_source(trickle, clock)
+    cc._http._deadline = 0.2  # the default is 30 s
+    with anyio.fail_after(10):
+        async with http:
+            with pytest.raises(TokenRequestError, match="timed out"):
+                await cc.token()
+
+
+async def test_request_errors_chain_no_httpx_exception(clock: FakeClock) -> None:
+    """httpx's exception (which holds the request and its secrets) is not chained."""
+
+    async def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("All connection attempts failed", request=request)
+
+    cc, http = mock_source(refuse, clock, auth_style=AuthStyle.BODY)
+    async with http:
+        with pytest.raises(TokenRequestError) as info:
+            await cc.token()
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+    assert info.value.reason == "ConnectError: All connection attempts failed"
+    assert "All connection attempts failed" in str(info.value)
+
+
+@pytest.mark.parametrize("status", [400, 403])
+async def test_auto_probes_after_invalid_client_with_any_status(
+    status: int, clock: FakeClock
+) -> None:
+    """invalid_client under 400 or 403 also makes AUTO try the body style."""
+    styles: list[str] = []
+
+    async def basic_refused(request: httpx.Request) -> httpx.Response:
+        styles.append("header" if "authorization" in request.headers else "body")
+        if styles[-1] == "header":
+            return httpx.Response(status, json={"error": "invalid_client"})
+        return httpx.Response(200, json={"access_token": "t", "expires_in": 60})
+
+    cc, http = mock_source(basic_refused, clock)
+    async with http:
+        assert (await cc.token()).access_token == "t"
+    assert styles == ["header", "body"]
+
+
+async def test_auto_does_not_probe_after_a_similar_error_name(clock: FakeClock) -> None:
+    """invalid_client_id (not invalid_client) under 400 is a plain error: one request."""
+    calls: list[httpx.Request] = []
+
+    async def other_error(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(400, json={"error": "invalid_client_id"})
+
+    cc, http = mock_source(other_error, clock)
+    async with http:
+        with pytest.raises(TokenEndpointError):
+            await cc.token()
+    assert len(calls) == 1
+
+
+async def test_auto_reports_both_answers_and_learns_nothing_when_the_second_fails(
+    clock: FakeClock,
+) -> None:
+    """401 then 503: both answers are reported, the error is transient, nothing is learned."""
+    styles: list[str] = []
+
+    async def refuse_then_fail(request: httpx.Request) -> httpx.Response:
+        styles.append("header" if "authorization" in request.headers else "body")
+        if styles[-1] == "header":
+            return httpx.Response(401, json={"error": "invalid_client"})
+        return httpx.Response(503, text="busy")
+
+    cc, http = mock_source(refuse_then_fail, clock)
+    async with http:
+        with pytest.raises(TokenEndpointError) as info:
+            await cc.token()
+        with pytest.raises(TokenEndpointError):
+            await cc.token()
+    assert info.value.status_code == 503
+    assert info.value.transient
+    assert info.value.previous is not None
+    assert info.value.previous.error == "invalid_client"
+    assert "503" in str(info.value)
+    assert "invalid_client" in str(info.value)
+    # Nothing was learned: the second call starts from the header style again.
+    assert styles == ["header", "body", "header", "body"]
+
+
+async def test_auto_keeps_the_refusal_when_the_second_style_cannot_be_sent(
+    clock: FakeClock,
+) -> None:
+    """401, then a network failure: the TokenRequestError carries the first refusal."""
+
+    async def refuse_then_drop(request: httpx.Request) -> httpx.Response:
+        if "authorization" in request.headers:
+            return httpx.Response(401, json={"error": "invalid_client"})
+        raise httpx.ReadError("connection reset", request=request)
+
+    cc, http = mock_source(refuse_then_drop, clock)
+    async with http:
+        with pytest.raises(TokenRequestError) as info:
+            await cc.token()
+    assert info.value.previous is not None
+    assert info.value.previous.status_code == 401
+    assert_no_secret(info.value, DEMO_CLIENT_SECRET)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://idp.example:99999/token",
+        "https://idp.exa\tmple/token",
+        "https://",
+        "http://[::1",
+    ],
+)
+def test_malformed_urls_are_config_errors(url: str) -> None:
+    """A port out of range or an invalid host is refused at construction."""
+    with pytest.raises(ConfigError) as info:
+        ClientCredentials(url, "id", "top-secret-value")
+    assert "top-secret-value" not in str(info.value)
+    assert info.value.__context__ is None

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 
 import httpx
 
-from .._errors import ConfigError, TokenEndpointError
+from .._errors import ConfigError, TokenEndpointError, TokenRequestError, TokenResponseError
 from .._source import Clock
 from .._wire import RawResponse, basic_authorization, parse_token_response
 from ._grant import ClientCredentialsGrant, credential_digest
@@ -117,15 +117,26 @@ class ClientCredentials(ClientCredentialsGrant):
         key = (self.token_url, self.client_id)
         first = _learned_styles.get(key, AuthStyle.HEADER)
         raw = await self._send_with(first, form)
-        if not _client_refused(raw):
-            _learned_styles[key] = first
+        if not self._client_refused(raw):
+            if 200 <= raw.status_code < 300:
+                _learned_styles[key] = first
             return raw
+        refused = self._endpoint_error(raw)
         second = AuthStyle.BODY if first is AuthStyle.HEADER else AuthStyle.HEADER
-        retry = await self._send_with(second, form)
-        if not _client_refused(retry):
+        try:
+            retry = await self._send_with(second, form)
+        except TokenRequestError as exc:
+            raise TokenRequestError(
+                f"{exc}, after the {first.value} style was refused ({refused})",
+                url=exc.url,
+                reason=exc.reason,
+                previous=refused,
+            ) from None
+        if 200 <= retry.status_code < 300 and not self._client_refused(retry):
+            # Only a style that actually worked is learned (golang/oauth2 #803).
             _learned_styles[key] = second
             return retry
-        raise self._both_refused(first, raw, second, retry)
+        raise self._both_failed(first, refused, second, self._endpoint_error(retry))
 
     async def _send_with(self, style: AuthStyle, form: dict[str, str]) -> RawResponse:
         headers = {"Accept": "application/json"}
@@ -137,21 +148,45 @@ class ClientCredentials(ClientCredentialsGrant):
             form["client_secret"] = self._client_secret
         return await self._http.request("POST", self.token_url, data=form, headers=headers)
 
+    def _client_refused(self, raw: RawResponse) -> bool:
+        """Whether an answer means "wrong client authentication" — worth the other style.
+
+        Only a 401 or an ``invalid_client`` error count: probing after a 5xx
+        or a network error would double the load on an endpoint that is
+        already failing.
+        """
+        if raw.status_code == 401:
+            return True
+        if raw.status_code in (200, 400, 403):
+            return self._endpoint_error(raw).error == "invalid_client"
+        return False
+
     def _endpoint_error(self, raw: RawResponse) -> TokenEndpointError:
+        """The error an answer stands for (a plain HTTP error when its body is not OAuth's)."""
         try:
             parse_token_response(raw, secrets=self._secrets())
         except TokenEndpointError as exc:
             return exc
-        raise AssertionError("a refused answer parsed as a token")  # pragma: no cover
-
-    def _both_refused(
-        self, first: AuthStyle, raw1: RawResponse, second: AuthStyle, raw2: RawResponse
-    ) -> TokenEndpointError:
-        error1 = self._endpoint_error(raw1)
-        error2 = self._endpoint_error(raw2)
+        except TokenResponseError:
+            pass
         return TokenEndpointError(
-            f"the token endpoint refused both client authentication styles: "
-            f"{first.value}: {error1}; {second.value}: {error2}",
+            f"token endpoint answered {raw.status_code}", status_code=raw.status_code
+        )
+
+    @staticmethod
+    def _both_failed(
+        first: AuthStyle,
+        error1: TokenEndpointError,
+        second: AuthStyle,
+        error2: TokenEndpointError,
+    ) -> TokenEndpointError:
+        """One error carrying both answers; its classification is the second's."""
+        if error2.error == "invalid_client" or error2.status_code == 401:
+            summary = "the token endpoint refused both client authentication styles"
+        else:
+            summary = f"the token endpoint refused the {first.value} style, then failed"
+        return TokenEndpointError(
+            f"{summary}: {first.value}: {error1}; {second.value}: {error2}",
             status_code=error2.status_code,
             error=error2.error,
             error_description=error2.error_description,
@@ -161,16 +196,3 @@ class ClientCredentials(ClientCredentialsGrant):
             url=error2.url,
             previous=error1,
         )
-
-
-def _client_refused(raw: RawResponse) -> bool:
-    """Whether an answer means "wrong client authentication" — worth the other style.
-
-    Only 401 or ``invalid_client`` count: probing after a 5xx or a network
-    error would double the load on an endpoint that is already failing.
-    """
-    if raw.status_code == 401:
-        return True
-    if raw.status_code in (400, 403):
-        return b"invalid_client" in raw.body[:4096]
-    return False
