@@ -261,6 +261,7 @@ async def test_unusable_expires_at_is_a_response_error(
     assert problem in str(caught.value)
     assert not caught.value.transient
     assert_no_secret(caught.value, "opaque-secret-token", API_KEY)
+    assert caught.value.__context__ is None
 
 
 async def test_an_expired_jwt_without_expiry_fields_is_refused(clock: FakeClock) -> None:
@@ -379,6 +380,40 @@ def test_url_cache_identity_covers_url_method_and_headers() -> None:
         pytest.param(
             {"url": SERVICE_URL, "headers": {"Bad:Name": "1"}}, "header name", id="bad-name"
         ),
+        pytest.param(
+            {"url": SERVICE_URL, "headers": {f"Authorization: Bearer {API_KEY}": "1"}},
+            "header name 'Authorization...'",
+            id="header-line-as-name",
+        ),
+        pytest.param(
+            {"url": SERVICE_URL, "headers": {"X Key": API_KEY}}, "header name", id="space-name"
+        ),
+        pytest.param({"url": SERVICE_URL, "headers": {"": API_KEY}}, "header name", id="no-name"),
+        pytest.param(
+            {"url": SERVICE_URL, "headers": {"X-Key": f" {API_KEY}"}},
+            "of header 'X-Key' has leading or trailing whitespace",
+            id="leading-space",
+        ),
+        pytest.param(
+            {"url": SERVICE_URL, "headers": {"X-Key": f"{API_KEY}\t"}},
+            "of header 'X-Key' has leading or trailing whitespace",
+            id="trailing-tab",
+        ),
+        pytest.param(
+            {"url": SERVICE_URL, "headers": {"X-Key": f"{API_KEY}\x01"}},
+            "of header 'X-Key' contains a control",
+            id="control",
+        ),
+        pytest.param(
+            {"url": SERVICE_URL, "headers": {"X-Key": f"{API_KEY}\x7f"}},
+            "of header 'X-Key' contains a control",
+            id="del",
+        ),
+        pytest.param(
+            {"url": SERVICE_URL, "headers": {"X-Key": f"{API_KEY}\u00e9"}},
+            "non-ASCII",
+            id="non-ascii",
+        ),
         pytest.param({"fetch": "not callable"}, "async callable", id="not-callable"),
         pytest.param(
             {"fetch": object, "headers": {"X-Key": API_KEY}}, "url mode only", id="fetch-headers"
@@ -392,6 +427,14 @@ def test_bad_configuration_is_refused(kwargs: dict[str, Any], problem: str) -> N
         External(**kwargs)
     assert problem in str(caught.value)
     assert API_KEY not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None
+
+
+def test_inner_spaces_and_tabs_in_header_values_are_accepted() -> None:
+    """Spaces and tabs between visible characters are valid (RFC 9110 §5.5)."""
+    source = External(SERVICE_URL, headers={"Authorization": f"Bearer \t{API_KEY}"})
+    assert repr(source).endswith("headers=['authorization'])")
 
 
 def test_http_client_is_url_mode_only() -> None:
@@ -517,6 +560,8 @@ async def test_fetch_returning_something_unusable(
     assert problem in str(caught.value)
     assert not caught.value.transient
     assert_no_secret(caught.value, "secret-value-1", "secret\nvalue")
+    # Not even a suppressed lower-level error stays reachable.
+    assert caught.value.__context__ is None
 
 
 async def test_fetch_failures_become_transient_request_errors(clock: FakeClock) -> None:

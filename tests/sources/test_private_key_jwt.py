@@ -273,6 +273,52 @@ async def test_on_loopback_with_an_owned_client() -> None:
     assert loopback.counters.tokens_issued == 1
 
 
+async def test_the_hosts_own_name_is_no_accepted_audience(
+    server: AuthorizationServer, clock: FakeClock
+) -> None:
+    """An aud naming the request's Host header, rather than the server, is refused."""
+    register(server, "rsa")
+    async with server.client(base_url="http://wrong-audience.example") as http:
+        source = PrivateKeyJWT(
+            "http://wrong-audience.example/oauth/token",
+            CLIENT_ID,
+            signing_keys.key("rsa"),
+            http=http,
+            clock=clock,
+            allow_insecure_http=True,
+        )
+        with anyio.fail_after(10), pytest.raises(TokenEndpointError) as caught:
+            await source.token()
+    assert caught.value.error == "invalid_client"
+    assert server.counters.tokens_issued == 0
+
+
+async def test_a_fixed_issuer_on_loopback_accepts_the_served_url_as_audience(
+    server: AuthorizationServer, clock: FakeClock
+) -> None:
+    """Under a fixed issuer, the loopback URL the server is serving on is also its own."""
+    register(server, "p256")
+    with anyio.fail_after(10):
+        async with server.serve() as url:
+            async with PrivateKeyJWT(
+                f"{url}/oauth/token", CLIENT_ID, signing_keys.key("p256"), clock=clock
+            ) as source:
+                await source.token()
+    assert server.issuer == ISSUER
+    assert server.counters.tokens_issued == 1
+
+
+async def test_the_longest_assertion_lifetime_the_library_allows_is_accepted(
+    http: httpx.AsyncClient, server: AuthorizationServer, clock: FakeClock
+) -> None:
+    """An assertion with assertion_lifetime=3600, the library's maximum, gets a token."""
+    register(server, "rsa")
+    source = make_source(http, clock, assertion_lifetime=3600)
+    with anyio.fail_after(10):
+        await source.token()
+    assert server.counters.tokens_issued == 1
+
+
 @pytest.mark.parametrize("key_id", [None, "2024-01"])
 async def test_the_request_carries_a_verifiable_rfc_7523_assertion(
     key_id: str | None, http: httpx.AsyncClient, server: AuthorizationServer, clock: FakeClock

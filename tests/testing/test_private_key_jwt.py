@@ -108,11 +108,82 @@ async def test_the_issuer_or_a_list_is_an_accepted_audience(
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.usefixtures("jwt_server")
+async def test_an_assertion_naming_the_host_header_is_refused(
+    server: AuthorizationServer, clock: FakeClock, private_keys: dict[str, PrivateKey]
+) -> None:
+    """The Host header is the client's choice, so an aud naming it is not this server."""
+    async with server.client(base_url="http://wrong-audience.example") as http:
+        token = assertion(
+            private_keys["RSA"],
+            alg="RS256",
+            kid="RSA",
+            now=clock.now,
+            aud="http://wrong-audience.example/oauth/token",
+        )
+        response = await send(http, token)
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+    assert server.counters.tokens_issued == 0
+
+
+async def test_served_urls_are_accepted_audiences_only_while_serving(
+    clock: FakeClock, private_keys: dict[str, PrivateKey]
+) -> None:
+    """Under a fixed issuer the served loopback URL is an audience, and stops being one after."""
+    server = AuthorizationServer(issuer="https://auth.example.test", clock=clock)
+    server.register_client(CLIENT, jwks={"keys": [public_jwk(private_keys["P-256"], "k")]})
+
+    def signed(aud: str) -> str:
+        return assertion(private_keys["P-256"], alg="ES256", kid="k", now=clock.now, aud=aud)
+
+    async with server.serve() as url:
+        served = url + "/oauth/token"
+        async with httpx.AsyncClient(base_url=url) as http:
+            while_serving = await send(http, signed(served))
+    async with server.client() as http:
+        afterwards = await send(http, signed(served))
+
+    assert while_serving.status_code == 200, while_serving.text
+    assert afterwards.status_code == 401
+    assert server.counters.tokens_issued == 1
+
+
+@pytest.mark.usefixtures("jwt_server")
+async def test_an_hour_long_assertion_is_accepted(
+    server: AuthorizationServer,
+    http: httpx.AsyncClient,
+    clock: FakeClock,
+    private_keys: dict[str, PrivateKey],
+) -> None:
+    """exp one hour ahead, the longest PrivateKeyJWT sends, is within the server's limit."""
+    token = assertion(
+        private_keys["RSA"],
+        alg="RS256",
+        kid="RSA",
+        now=clock.now,
+        aud=server.token_endpoint,
+        exp=clock.now + 3600,
+    )
+    response = await send(http, token)
+
+    assert response.status_code == 200, response.text
+
+
+def test_the_server_signing_key_id_is_the_rfc_7638_thumbprint() -> None:
+    """The server's kid is the library's RFC 7638 thumbprint of its published key."""
+    from tokensources.sources._keys import jwk_thumbprint
+
+    (published,) = AuthorizationServer().jwks()["keys"]
+    assert published["kid"] == jwk_thumbprint(published)
+
+
 def _bad_cases(now: float) -> dict[str, dict[str, Any]]:
     return {
         "wrong-aud": {"aud": "https://elsewhere.example.com/oauth/token"},
         "expired": {"exp": now - 60},
-        "exp-too-far": {"exp": now + 3600},
+        "exp-too-far": {"exp": now + 3600 + 60},
         "no-exp": {"exp": None},
         "no-jti": {"jti": None},
         "sub-differs": {"sub": "someone-else"},

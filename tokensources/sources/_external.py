@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -22,9 +23,6 @@ from .._wire import parse_token_response
 from ._external_token import apply_expires_at, token_from_result
 from ._grant import credential_digest
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = ["External", "FetchToken"]
 
 FetchToken = Callable[[], Awaitable[Token | Mapping[str, Any]]]
@@ -34,6 +32,12 @@ FetchToken = Callable[[], Awaitable[Token | Mapping[str, Any]]]
 _PLAIN_HEADERS = frozenset({"accept", "accept-encoding", "accept-language", "user-agent"})
 # Shorter values cannot be meaningful secrets, and masking them would garble messages.
 _MIN_SECRET_LENGTH = 4
+# RFC 9110 §5.1: a field name is a token (§5.6.2).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 §5.5: visible characters with spaces and tabs inside. obs-text
+# (bytes 0x80-0xFF) is left out: httpx encodes str header values as ASCII,
+# and the encoding error would carry the whole value.
+_FIELD_VALUE = re.compile(r"[\x21-\x7e \t]*")
 
 
 class External(AsyncClosing):
@@ -74,6 +78,8 @@ class External(AsyncClosing):
         fetch: an async callable taking no arguments (callable mode).
         method: ``"GET"`` (default) or ``"POST"``; URL mode only.
         headers: request headers, such as an API key; URL mode only.
+            Names must be RFC 9110 tokens; values must be visible ASCII,
+            with spaces or tabs only between other characters.
             ``Accept: application/json`` is added unless you set ``Accept``.
         http: an ``httpx.AsyncClient`` to send with; URL mode only. It is
             not closed by ``aclose()``; a client the source creates is.
@@ -219,16 +225,44 @@ def _headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     """Headers with lower-case names; values are never echoed in messages."""
     result: dict[str, str] = {}
     for name, value in (headers or {}).items():
-        if not isinstance(name, str) or not name or not name.isascii() or ":" in name:
-            raise ConfigError(f"header name {name!r} is not a valid HTTP header name")
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise ConfigError(
+                f"header name {_shown_name(name)} is not a valid HTTP header name "
+                "(RFC 9110 token characters only)"
+            )
         if not isinstance(value, str):
             raise ConfigError(f"the value of header {name!r} must be a string")
-        if any(c in value for c in "\r\n\x00"):
-            raise ConfigError(f"the value of header {name!r} contains a line break or NUL")
+        problem = _value_problem(value)
+        if problem:
+            raise ConfigError(f"the value of header {name!r} {problem}")
         if name.lower() in result:
             raise ConfigError(f"header {name!r} is given twice (names ignore case)")
         result[name.lower()] = value
     return result
+
+
+def _shown_name(name: object) -> str:
+    """A bad header name for a message, cut at its first bad character.
+
+    A name like ``"Authorization: Bearer ..."`` carries a value after the
+    colon, so only the valid prefix is shown.
+    """
+    if not isinstance(name, str):
+        return f"of type {type(name).__name__}"
+    prefix = _TOKEN.match(name)
+    shown = prefix.group() if prefix else ""
+    return repr(shown + "...") if shown != name else repr(name)
+
+
+def _value_problem(value: str) -> str | None:
+    """Why ``value`` cannot be sent as a header value, without quoting it; None if it can."""
+    if any(c in value for c in "\r\n\x00"):
+        return "contains a line break or NUL"
+    if not _FIELD_VALUE.fullmatch(value):
+        return "contains a control or non-ASCII character"
+    if value != value.strip(" \t"):
+        return "has leading or trailing whitespace"
+    return None
 
 
 def _secrets(url: str, headers: Mapping[str, str]) -> tuple[str, ...]:

@@ -100,11 +100,15 @@ def apply_expires_at(token: Token, raw: RawResponse, secrets: Sequence[str]) -> 
             raise _url_error(raw, "the token has already expired", secrets)
         return token
     value = token.extra["expires_at"]
+    unreadable: str | None = None
     try:
         expires_at = parse_expires_at(value)
     except ValueError as exc:
-        what = f"the token response has an unreadable expires_at: {exc}"
-        raise _url_error(raw, what, secrets) from None
+        unreadable = str(exc)
+    if unreadable is not None:
+        # Raised outside the handler: no __context__ reaching the response.
+        what = f"the token response has an unreadable expires_at: {unreadable}"
+        raise _url_error(raw, what, secrets)
     problem = check_expiry(expires_at, raw.sent_at)
     if problem:
         raise _url_error(raw, f"the token response's expires_at is {problem}", secrets)
@@ -158,16 +162,21 @@ def _token_from_mapping(fields: Mapping[Any, Any], started_at: float, origin: st
         raise TokenResponseError(
             f"{origin} returned a mapping without a string access_token (fields: {names})"
         )
+    # Each refusal is raised after its except block, so the lower-level error
+    # (whose context may hold the token) is not kept as __context__.
+    problem: str | None = None
     try:
         expires_at = _mapping_expiry(fields, started_at)
     except ValueError as exc:
-        raise TokenResponseError(f"{origin} returned an unusable expiry: {exc}") from None
-    if expires_at is None:
-        expires_at = jwt_expiry(access_token)
-    try:
-        return token_from_fields(fields, access_token, expires_at, known=_KNOWN_FIELDS)
-    except ValueError as exc:
-        raise TokenResponseError(f"{origin} returned an unusable token: {exc}") from None
+        problem, expires_at = f"an unusable expiry: {exc}", None
+    if problem is None:
+        if expires_at is None:
+            expires_at = jwt_expiry(access_token)
+        try:
+            return token_from_fields(fields, access_token, expires_at, known=_KNOWN_FIELDS)
+        except ValueError as exc:
+            problem = f"an unusable token: {exc}"
+    raise TokenResponseError(f"{origin} returned {problem}")
 
 
 def _mapping_expiry(fields: Mapping[Any, Any], started_at: float) -> float | None:

@@ -5,11 +5,16 @@ object, or a private JWK; it leaves as a ``SigningKey`` that is known to be
 able to sign with the chosen algorithm. Every refusal is a ``ConfigError``
 that names the problem and never shows key material: lower-level errors are
 not chained, because their messages and arguments are not ours to vouch for.
+Nor are they left as ``__context__``: ``raise ... from None`` inside an
+``except`` block only hides the context from tracebacks, while the exception
+(a ``JSONDecodeError`` keeps the whole input, key and all) stays reachable.
+So refusals are raised after the ``except`` block has ended.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 from collections.abc import Mapping
@@ -25,7 +30,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from .._errors import ConfigError
 
-__all__ = ["ALGORITHMS", "KeyInput", "SigningKey", "load_signing_key"]
+__all__ = ["ALGORITHMS", "KeyInput", "SigningKey", "jwk_thumbprint", "load_signing_key"]
 
 SignerKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 KeyInput = bytes | str | PrivateKeyTypes | Mapping[str, Any]
@@ -130,7 +135,7 @@ def load_signing_key(
     if key_id is not None and (not isinstance(key_id, str) or not key_id):
         raise ConfigError("key_id must be a non-empty string")
     public = _public_jwk(key)
-    return SigningKey(key, chosen, key_id or jwk_kid, public, _thumbprint(public))
+    return SigningKey(key, chosen, key_id or jwk_kid, public, jwk_thumbprint(public))
 
 
 def _from_text(
@@ -139,25 +144,32 @@ def _from_text(
     """PEM, or a JWK serialised as JSON (handy for keys kept in environment variables)."""
     data = text.encode("utf-8") if isinstance(text, str) else text
     if data.lstrip().startswith(b"{"):
-        try:
+        jwk: Any = None
+        # Refused after the block, not in a handler (see the module docstring).
+        with contextlib.suppress(ValueError):
             jwk = json.loads(data)  # text starting with "{" is an object or invalid
-        except ValueError:
-            raise ConfigError("private_key looks like JSON but is not a valid JWK") from None
+        if not isinstance(jwk, Mapping):
+            raise ConfigError("private_key looks like JSON but is not a valid JWK")
         return _from_jwk(jwk, password)
     return _from_pem(data, password), None, None
 
 
 def _from_pem(data: bytes, password: bytes | str | None) -> SignerKey:
     secret = password.encode("utf-8") if isinstance(password, str) else password
+    key: PrivateKeyTypes | None = None
+    error: ConfigError | None = None
     try:
         key = serialization.load_pem_private_key(data, password=secret)
     except TypeError:
         # cryptography raises TypeError for a password/encryption mismatch.
         if password is None:
-            raise ConfigError("private_key is encrypted: pass key_password") from None
-        raise ConfigError("key_password was given but private_key is not encrypted") from None
+            error = ConfigError("private_key is encrypted: pass key_password")
+        else:
+            error = ConfigError("key_password was given but private_key is not encrypted")
     except (ValueError, UnsupportedAlgorithm):
-        raise _unreadable_pem(data, password) from None
+        error = _unreadable_pem(data, password)
+    if error is not None:
+        raise error  # outside the handler, so no __context__ (see the module docstring)
     return _signer(key)
 
 
@@ -195,10 +207,11 @@ def _from_jwk(
         raise ConfigError('the JWK\'s "alg" must be a string')
     if kid is not None and (not isinstance(kid, str) or not kid):
         raise ConfigError('the JWK\'s "kid" must be a non-empty string')
-    try:
+    key: object = None
+    with contextlib.suppress(*_LOAD_ERRORS):  # refused below, not in a handler
         key = loader.from_jwk(dict(jwk))
-    except _LOAD_ERRORS:
-        raise ConfigError(f"the private JWK is not a valid {kty} key") from None
+    if key is None:
+        raise ConfigError(f"the private JWK is not a valid {kty} key")
     return _signer(key), alg, kid
 
 
@@ -288,8 +301,12 @@ def _public_jwk(key: SignerKey) -> dict[str, str]:
     return {name: str(jwk[name]) for name in _THUMBPRINT_MEMBERS[jwk["kty"]]}
 
 
-def _thumbprint(public_jwk: Mapping[str, str]) -> str:
-    """RFC 7638 §3: SHA-256 over the required members, sorted, without whitespace."""
+def jwk_thumbprint(public_jwk: Mapping[str, Any]) -> str:
+    """The RFC 7638 SHA-256 thumbprint of an RSA, EC or OKP JWK, base64url without padding.
+
+    RFC 7638 §3: SHA-256 over the required public members, sorted, without
+    whitespace; other members (``kid``, ``alg``, private ones) are ignored.
+    """
     members = {name: public_jwk[name] for name in _THUMBPRINT_MEMBERS[public_jwk["kty"]]}
     canonical = json.dumps(members, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(canonical.encode("utf-8")).digest()

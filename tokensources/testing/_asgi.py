@@ -56,12 +56,7 @@ class Request:
     headers: dict[str, str]
     body: bytes = b""
     scheme: str = "http"
-    host: str = ""
-
-    @property
-    def origin(self) -> str:
-        """``scheme://host`` as the client addressed it (from the Host header)."""
-        return f"{self.scheme}://{self.host}" if self.host else ""
+    host: str = ""  # the client's Host header: chosen by the client, so never trusted
 
 
 @dataclass(slots=True)
@@ -86,9 +81,8 @@ def json_response(
 
 
 def _headers(scope: Scope) -> dict[str, str]:
-    # Later duplicates win except that we keep the first Authorization: a
-    # request with two is malformed either way and the first is what most
-    # servers use.
+    # The first of duplicate headers wins (Authorization, Host, ...): a request
+    # with two is malformed either way, and the first is what most servers use.
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers", ()):
         name = raw_name.decode("latin-1").lower()

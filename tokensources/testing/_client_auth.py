@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac
 import json
 from collections.abc import Collection, Mapping
@@ -19,10 +20,10 @@ import jwt
 
 from .._errors import ConfigError
 from .._source import Clock
+from ..sources._private_key_jwt import CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME
 
 __all__ = [
     "ASSERTION_ALGORITHMS",
-    "ASSERTION_TYPE",
     "ClientAuthenticator",
     "OAuthError",
     "RegisteredClient",
@@ -30,13 +31,14 @@ __all__ = [
     "load_jwks",
 ]
 
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Asymmetric algorithms only: a symmetric "HS256" assertion checked against a
 # public key is the classic algorithm-confusion attack.
 ASSERTION_ALGORITHMS = (
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
 )  # fmt: skip
-MAX_ASSERTION_LIFETIME = 600.0
+# Seconds of clock difference forgiven in exp and nbf. An assertion's exp may
+# be at most MAX_ASSERTION_LIFETIME (one hour, PrivateKeyJWT's own limit and
+# Okta's) ahead, so every assertion the library can send is accepted here.
 LEEWAY = 5.0
 _PURGE_EVERY = 1024
 
@@ -102,10 +104,12 @@ def _basic_credentials(headers: Mapping[str, str]) -> tuple[str, str] | None:
     scheme, _, encoded = value.strip().partition(" ")
     if scheme.lower() != "basic":
         return None
-    try:
+    decoded: str | None = None
+    # Refused after the block, not in a handler: a UnicodeDecodeError holds the secret.
+    with contextlib.suppress(binascii.Error, UnicodeDecodeError):
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise _invalid_client("the Basic credentials are not valid base64 UTF-8") from None
+    if decoded is None:
+        raise _invalid_client("the Basic credentials are not valid base64 UTF-8")
     client_id, colon, secret = decoded.partition(":")
     if not colon:
         raise _invalid_client("the Basic credentials have no ':'")
@@ -193,11 +197,11 @@ class ClientAuthenticator:
         self, form: Mapping[str, str], audiences: Collection[str]
     ) -> RegisteredClient:
         assertion = form.get("client_assertion")
-        if not assertion or form.get("client_assertion_type") != ASSERTION_TYPE:
+        if not assertion or form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
             raise OAuthError(
                 "invalid_request",
                 "private_key_jwt needs client_assertion and client_assertion_type "
-                f"{ASSERTION_TYPE}",
+                f"{CLIENT_ASSERTION_TYPE}",
             )
         client, claims = self._verified_claims(assertion)
         if form.get("client_id", client.client_id) != client.client_id:
@@ -206,11 +210,14 @@ class ClientAuthenticator:
         return client
 
     def _verified_claims(self, assertion: str) -> tuple[RegisteredClient, dict[str, Any]]:
+        header: dict[str, Any] | None = None
         try:
             header = jwt.get_unverified_header(assertion)
             unverified = jwt.decode(assertion, options={"verify_signature": False})
         except jwt.PyJWTError:
-            raise _invalid_client("the client assertion is not a valid JWT") from None
+            header = None  # refused below, leaving no __context__ near the assertion
+        if header is None:
+            raise _invalid_client("the client assertion is not a valid JWT")
         iss = unverified.get("iss")
         client = self._clients.get(iss) if isinstance(iss, str) else None
         if client is None or not client.keys:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import threading
 from dataclasses import dataclass
@@ -12,6 +10,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
+from ..sources._keys import jwk_thumbprint
 
 __all__ = ["SIGNING_ALGORITHM", "SigningKey", "SigningKeys"]
 
@@ -33,12 +33,7 @@ class SigningKey:
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         public = private.public_key()
         jwk: dict[str, Any] = RSAAlgorithm.to_jwk(public, as_dict=True)
-        # RFC 7638 §3: SHA-256 over the required members in lexicographic order.
-        canonical = json.dumps(
-            {"e": jwk["e"], "kty": jwk["kty"], "n": jwk["n"]}, separators=(",", ":")
-        )
-        digest = hashlib.sha256(canonical.encode()).digest()
-        kid = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        kid = jwk_thumbprint(jwk)
         published = {"kty": "RSA", "use": "sig", "alg": SIGNING_ALGORITHM, "kid": kid}
         published |= {"n": jwk["n"], "e": jwk["e"]}
         return cls(kid, private, public, published)

@@ -278,12 +278,21 @@ class AuthorizationServer:
     # Hooks for the token endpoint.
 
     def _authenticate_client(self, request: Request, form: Mapping[str, str]) -> RegisteredClient:
-        # RFC 7523 §3: the assertion's aud names the token endpoint; the issuer
-        # is accepted too, as OpenID Connect and most servers do.
+        return self._authenticator.authenticate(request.headers, form, self._assertion_audiences())
+
+    def _assertion_audiences(self) -> set[str]:
+        """The values a client assertion's ``aud`` may name.
+
+        RFC 7523 §3: the aud names the token endpoint; the issuer is accepted
+        too, as OpenID Connect and most servers do. While serving on loopback
+        under a fixed issuer, the served URLs are this server as well. The
+        request's Host header is not: the client chooses it, so accepting it
+        would accept any audience.
+        """
         audiences = {self.issuer, self.token_endpoint}
-        if request.origin:
-            audiences |= {request.origin, request.origin + TOKEN_PATH}
-        return self._authenticator.authenticate(request.headers, form, audiences)
+        for url in tuple(self._served):  # a copy: serve_in_thread() changes it from a thread
+            audiences |= {url, url + TOKEN_PATH}
+        return audiences
 
     def _lifetime_for(self, client: RegisteredClient) -> float:
         if client.token_lifetime is not None:
