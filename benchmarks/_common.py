@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks: tables, percentiles, the machine, JSON results.
+"""Helpers shared by the benchmarks: tables, percentiles, the machine, JSON results, a server.
 
 Every benchmark prints plain-text tables to stdout and, with ``--json PATH``,
 writes ``{"benchmark", "command", "machine", "results"}`` so the results
@@ -7,19 +7,23 @@ page and the plots can be rebuilt from files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import multiprocessing
 import os
 import platform
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "RESULTS_DIR",
     "Row",
+    "ServerProcess",
     "command_line",
     "machine",
     "markdown_table",
@@ -122,3 +126,90 @@ def write_json(path: str | Path, benchmark: str, results: Any) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+class ServerProcess:
+    """The testing server in a child process, driven over a pipe from the benchmark.
+
+    In the benchmark's own process the server would compete with the
+    clients for one interpreter lock, and its work would show up as client
+    latency; a real identity provider is elsewhere. A child process keeps
+    the server off the clients' lock while the benchmark can still register
+    clients, set the token endpoint's latency and read how many token
+    requests arrived (calls that block for a pipe round trip, made between
+    measurements only).
+
+    ``tokensources serve`` (``tokensources.cli._spawn``) cannot do these
+    while running, hence this small controller.
+    """
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(target=_serve_child, args=(child,), daemon=True)
+        self._process.start()
+        child.close()
+        self.base: str = self._call("base")
+
+    def _call(self, command: str, *args: Any) -> Any:
+        self._pipe.send((command, args))
+        if not self._pipe.poll(30):
+            raise RuntimeError(f"the server process did not answer {command!r}")
+        return self._pipe.recv()
+
+    def register_client(self, client_id: str, secret: str, **options: Any) -> None:
+        """``AuthorizationServer.register_client`` in the child."""
+        self._call("register", client_id, secret, options)
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every token endpoint answer by ``seconds`` from now on."""
+        self._call("latency", seconds)
+
+    def token_requests(self) -> int:
+        """Token requests the server has received so far."""
+        count: int = self._call("token_requests")
+        return count
+
+    def close(self) -> None:
+        """Stop the server and wait for the child to exit."""
+        with contextlib.suppress(OSError, RuntimeError):
+            self._call("stop")
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        self._pipe.close()
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _serve_child(pipe: Connection) -> None:
+    """The child process: serve on loopback and obey the pipe until told to stop."""
+    import anyio
+
+    anyio.run(_serve_and_obey, pipe)
+
+
+async def _serve_and_obey(pipe: Connection) -> None:
+    import anyio.to_thread
+
+    from tokensources.testing import AuthorizationServer
+
+    server = AuthorizationServer(register_demo_client=False)
+    async with server.serve() as base:
+        while True:
+            command, args = await anyio.to_thread.run_sync(pipe.recv)
+            if command == "stop":
+                pipe.send(None)
+                return
+            if command == "register":
+                client_id, secret, options = args
+                server.register_client(client_id, secret, **options)
+            elif command == "latency":
+                server.faults.latency = args[0]
+            answers = {"base": base, "token_requests": server.counters.token_requests}
+            pipe.send(answers.get(command))

@@ -2,8 +2,8 @@
 
 Contenders, each making authenticated GETs to an API a couple of
 milliseconds away (in-process), with tokens from the testing server over
-loopback HTTP (it runs in its own thread, as an identity provider would be
-elsewhere):
+loopback HTTP (it runs in a child process, as an identity provider would be
+elsewhere, so it does not compete with the clients for the interpreter lock):
 
 - ``tokensources``: ``TokenAuth(reuse(...))`` (with ``buffer()`` across a refresh);
 - ``naive``: the cache everyone writes by hand —
@@ -36,9 +36,8 @@ from typing import Any
 import anyio
 import httpx
 
-from benchmarks._common import percentile, print_table, write_json
+from benchmarks._common import ServerProcess, percentile, print_table, write_json
 from tokensources import ClientCredentials, TokenAuth
-from tokensources.testing import AuthorizationServer
 from tokensources.wrappers import buffer, reuse
 
 CLIENT_ID = "bench-client"
@@ -218,7 +217,7 @@ QUICK = Plan((10,), 2.0, 0.02, 4, 1.2, 2.0, 1.0, 0.1)
 
 
 async def storms(
-    server: AuthorizationServer, base: str, found: dict[str, Factory], plan: Plan
+    server: ServerProcess, found: dict[str, Factory], plan: Plan
 ) -> list[dict[str, Any]]:
     """Token requests on a cold start and at expiry, for each number of concurrent callers.
 
@@ -226,21 +225,20 @@ async def storms(
     lets all their tokens expire, then every contender gets its expiry storm.
     """
     server.register_client(CLIENT_ID, CLIENT_SECRET, token_lifetime=plan.storm_lifetime)
-    setting = Setting(base, early=plan.storm_lifetime / 10)
-    counters = server.counters
+    setting = Setting(server.base, early=plan.storm_lifetime / 10)
     rows: list[dict[str, Any]] = []
     for callers in plan.callers:
         async with contextlib.AsyncExitStack() as stack:
             sends: dict[str, Send] = {}
             cold: dict[str, tuple[int, list[float], int]] = {}
             for name, factory in found.items():
-                before = counters.token_requests
+                before = server.token_requests()
                 sends[name] = await stack.enter_async_context(factory(setting))
                 latencies, failed = await _storm(sends[name], callers)
-                cold[name] = (counters.token_requests - before, latencies, failed)
+                cold[name] = (server.token_requests() - before, latencies, failed)
             await anyio.sleep(plan.storm_lifetime + 0.2)  # every token has now expired
             for name, send in sends.items():
-                before = counters.token_requests
+                before = server.token_requests()
                 latencies, failed = await _storm(send, callers)
                 requests, cold_latencies, cold_failed = cold[name]
                 rows.append(
@@ -248,7 +246,7 @@ async def storms(
                         "contender": name,
                         "callers": callers,
                         "cold_token_requests": requests,
-                        "expiry_token_requests": counters.token_requests - before,
+                        "expiry_token_requests": server.token_requests() - before,
                         "cold_p99_ms": percentile(cold_latencies, 99) * 1000,
                         "expiry_p99_ms": percentile(latencies, 99) * 1000,
                         "failed": cold_failed + failed,
@@ -265,19 +263,19 @@ async def warm_up(base: str, found: dict[str, Factory]) -> None:
 
 
 async def across_refresh(
-    server: AuthorizationServer, base: str, found: dict[str, Factory], plan: Plan
+    server: ServerProcess, found: dict[str, Factory], plan: Plan
 ) -> tuple[list[dict[str, Any]], dict[str, list[list[float]]]]:
     """Latency of back-to-back requests over a span that includes one early refresh."""
     server.register_client(CLIENT_ID, CLIENT_SECRET, token_lifetime=plan.refresh_lifetime)
-    setting = Setting(base, early=plan.refresh_early)
+    setting = Setting(server.base, early=plan.refresh_early)
     rows: list[dict[str, Any]] = []
     series: dict[str, list[list[float]]] = {}
     for name, factory in found.items():
-        server.faults.latency = 0.0
+        server.set_latency(0.0)
         async with factory(setting) as send:
             await send()  # the first token, before the clock starts
-            server.faults.latency = plan.refresh_latency
-            before = server.counters.token_requests
+            server.set_latency(plan.refresh_latency)
+            before = server.token_requests()
             points, failed = await _steady(send, plan.workers, plan.duration)
         latencies = [latency for _, latency in points]
         series[name] = [[round(t, 4), round(latency * 1000, 3)] for t, latency in points]
@@ -285,7 +283,7 @@ async def across_refresh(
             {
                 "contender": name,
                 "requests": len(points),
-                "token_requests": server.counters.token_requests - before,
+                "token_requests": server.token_requests() - before,
                 "p50_ms": percentile(latencies, 50) * 1000,
                 "p99_ms": percentile(latencies, 99) * 1000,
                 "max_ms": max(latencies, default=0.0) * 1000,
@@ -294,7 +292,7 @@ async def across_refresh(
                 "failed": failed,
             }
         )
-    server.faults.latency = 0.0
+    server.set_latency(0.0)
     return rows, series
 
 
@@ -321,15 +319,14 @@ async def _steady(
 
 
 async def run(plan: Plan) -> dict[str, Any]:
-    """Both scenarios against one testing server served on loopback from a thread."""
-    server = AuthorizationServer(register_demo_client=False)
+    """Both scenarios against one testing server served on loopback from a child process."""
     found = contenders()
-    server.register_client(CLIENT_ID, CLIENT_SECRET)
-    with server.serve_in_thread() as base:
-        await warm_up(base, found)
-        server.faults.latency = plan.storm_latency
-        storm_rows = await storms(server, base, found, plan)
-        refresh_rows, series = await across_refresh(server, base, found, plan)
+    with ServerProcess() as server:
+        server.register_client(CLIENT_ID, CLIENT_SECRET)
+        await warm_up(server.base, found)
+        server.set_latency(plan.storm_latency)
+        storm_rows = await storms(server, found, plan)
+        refresh_rows, series = await across_refresh(server, found, plan)
     return {
         "plan": plan.__dict__,
         "contenders": list(found),

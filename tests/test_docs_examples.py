@@ -26,6 +26,21 @@ How examples are run (read this before writing one):
 - Use ```console, ```text, ```yaml (…) for what is not Python to run. A
   Python block that truly cannot run (a fragment of a larger program) is
   preceded by ``<!-- docs-test: skip <reason> -->``; keep these rare.
+- Whatever a page defines, it runs. Every function defined at the top level
+  of a block must be called at least once while the page runs, and every
+  class must have one of its own methods run (a class that defines no
+  methods must at least be named elsewhere on the page). Being passed
+  around is not enough: ``External(fetch=adapt)`` counts only once
+  ``adapt`` has actually been called, and an ``async def`` only once its
+  coroutine has started. Calls count from any thread. ``@overload`` stubs
+  are exempt. A page that defines a function it never runs fails, naming
+  the function and the line; call it in a later line or block (for example,
+  fetch a token through it) rather than leaving it as decoration.
+- A top-level function named ``test_*`` is a pytest test: after the page's
+  blocks have run, it is called (a sync one in a worker thread), with the
+  package's pytest fixtures (``oauth_server``, ``oauth_server_url``) for
+  arguments of those names; any other argument is an error. Its assertions
+  fail the page.
 """
 
 from __future__ import annotations
@@ -52,6 +67,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tests.docs_world import DOCS_SECRET, DocsWorld
 from tests.shared.redis_servers import RedisServer
 from tokensources.shared import default_store
+from tokensources.testing import pytest_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
@@ -65,6 +81,11 @@ _OWN_LOOP = re.compile(r"\b(?:anyio|asyncio|trio)\.run\(|\bhttpx\.Client\(")
 pytestmark = pytest.mark.anyio
 
 
+def _shown(path: Path) -> str:
+    """A page's path as messages show it: from the project root when inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 @dataclass(frozen=True)
 class Block:
     """One ```python block of a page: its source and the line it starts on."""
@@ -76,7 +97,7 @@ class Block:
     @property
     def where(self) -> str:
         """``docs/page.md:12``, for messages."""
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
+        return f"{_shown(self.path)}:{self.line}"
 
 
 def python_blocks(path: Path) -> Iterator[Block]:
@@ -100,11 +121,110 @@ def python_blocks(path: Path) -> Iterator[Block]:
         index = end + 1
 
 
-async def run_block(block: Block, namespace: dict[str, Any]) -> None:
-    """Run one block in ``namespace``, with line numbers that point into the page."""
+@dataclass(frozen=True)
+class Definition:
+    """A function or class defined at the top level of a block."""
+
+    block: Block
+    name: str
+    line: int
+    by_name: bool = False  # a class without methods: enough that the page names it again
+
+    @property
+    def where(self) -> str:
+        """``docs/page.md:12``: the line of the ``def`` or ``class``."""
+        return f"{_shown(self.block.path)}:{self.line}"
+
+
+@dataclass
+class Usage:
+    """What a page defined and which of those definitions ran.
+
+    ``ran`` is a set filled by a call inserted at the start of each tracked
+    function body; adding to a set is atomic, so calls from worker threads
+    count too.
+    """
+
+    defined: list[Definition]
+    ran: set[tuple[str, int]]
+
+    def record(self, name: str, line: int) -> None:
+        """Note that the definition ``name`` at ``line`` ran (called from the examples)."""
+        self.ran.add((name, line))
+
+    def never_ran(self, page_text: str) -> list[Definition]:
+        """The definitions that did not run (a method-less class: that is never named)."""
+        missing = []
+        for definition in self.defined:
+            if (definition.name, definition.line) in self.ran:
+                continue
+            named = re.findall(rf"\b{re.escape(definition.name)}\b", page_text)
+            if definition.by_name and len(named) > 1:
+                continue
+            missing.append(definition)
+        return missing
+
+
+_RECORD = "__docs_test_ran__"
+
+
+def _is_overload(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    return any(
+        (isinstance(d, ast.Name) and d.id == "overload")
+        or (isinstance(d, ast.Attribute) and d.attr == "overload")
+        for d in node.decorator_list
+    )
+
+
+def _record_first(node: ast.FunctionDef | ast.AsyncFunctionDef, name: str, line: int) -> None:
+    """Make ``node``'s body start by recording ``(name, line)`` (after its docstring)."""
+    first = node.body[0]
+    call = ast.Expr(
+        ast.Call(
+            ast.Name(_RECORD, ast.Load()),
+            [ast.Constant(name), ast.Constant(line)],
+            [],
+        )
+    )
+    ast.copy_location(call, first)
+    ast.fix_missing_locations(call)
+    docstring = (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    )
+    node.body.insert(1 if docstring else 0, call)
+
+
+def instrument(tree: ast.Module, block: Block) -> list[Definition]:
+    """Track the top-level functions and classes of ``tree``; return what is tracked."""
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+    tracked = []
+    for node in tree.body:
+        if isinstance(node, functions) and not _is_overload(node):
+            _record_first(node, node.name, node.lineno)
+            tracked.append(Definition(block, node.name, node.lineno))
+        elif isinstance(node, ast.ClassDef):
+            methods = [m for m in node.body if isinstance(m, functions) and not _is_overload(m)]
+            for method in methods:
+                _record_first(method, node.name, node.lineno)
+            tracked.append(Definition(block, node.name, node.lineno, by_name=not methods))
+    return tracked
+
+
+async def run_block(block: Block, namespace: dict[str, Any], usage: Usage | None = None) -> None:
+    """Run one block in ``namespace``, with line numbers that point into the page.
+
+    With ``usage``, the block's top-level functions and classes are tracked
+    in it (see the module docstring).
+    """
     source = "\n" * (block.line - 1) + block.source
+    tree = ast.parse(source, block.where)
+    if usage is not None:
+        usage.defined += instrument(tree, block)
+        namespace[_RECORD] = usage.record
     flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-    code = compile(source, block.where, "exec", flags=flags, dont_inherit=True)
+    code = compile(tree, block.where, "exec", flags=flags, dont_inherit=True)
     if code.co_flags & inspect.CO_COROUTINE:
         await eval(code, namespace)  # noqa: S307 - running our own documentation is the point
     elif _OWN_LOOP.search(block.source):
@@ -176,21 +296,50 @@ def _page_id(path: Path) -> str:
 PAGES_WITH_EXAMPLES = [page for page in PAGES if any(python_blocks(page))]
 
 
+# The package's own pytest fixtures, which a page's ``test_*`` function may ask for.
+PACKAGE_FIXTURES = frozenset(pytest_plugin.__all__)
+
+
+async def run_page_tests(
+    usage: Usage, namespace: dict[str, Any], request: pytest.FixtureRequest
+) -> None:
+    """Call each top-level ``test_*`` function the page defined, as pytest would."""
+    for definition in usage.defined:
+        if definition.by_name or not definition.name.startswith("test_"):
+            continue
+        function = namespace[definition.name]
+        wanted = list(inspect.signature(function).parameters)
+        unknown = [name for name in wanted if name not in PACKAGE_FIXTURES]
+        assert not unknown, f"{definition.where}: {definition.name}() asks for {unknown}"
+        arguments = {name: request.getfixturevalue(name) for name in wanted}
+        if inspect.iscoroutinefunction(function):
+            await function(**arguments)
+        else:
+            await anyio.to_thread.run_sync(partial(function, **arguments))
+
+
 @pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES, ids=_page_id)
-async def test_page_examples_run(page: Path, world: DocsWorld, anyio_backend: str) -> None:
-    """Every Python example on the page runs, in order, against the testing server."""
+async def test_page_examples_run(
+    page: Path, world: DocsWorld, anyio_backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Every Python example on the page runs, in order, and every function it defines is called."""
     namespace: dict[str, Any] = {"__name__": "__main__"}
+    usage = Usage([], set())
     ran = 0
     with anyio.fail_after(PAGE_TIMEOUT):
         try:
             for block in python_blocks(page):
                 if anyio_backend == "trio" and _ASYNCIO_ONLY.search(block.source):
                     continue
-                await run_block(block, namespace)
+                await run_block(block, namespace, usage)
                 ran += 1
+            await run_page_tests(usage, namespace, request)
         finally:
             await world.aclose_transports()
     assert ran > 0
+    page_text = "\n".join(block.source for block in python_blocks(page))
+    idle = [f"{d.where} {d.name}" for d in usage.never_ran(page_text)]
+    assert not idle, f"defined on the page but never run: {', '.join(idle)}"
 
 
 def test_every_page_with_python_is_collected() -> None:
@@ -210,3 +359,45 @@ def test_skip_marker_needs_a_reason(tmp_path: Path) -> None:
     blocks = list(python_blocks(page))
     assert [block.source for block in blocks] == ["shown = 1"]
     assert blocks[0].line == 8
+
+
+async def test_functions_defined_but_never_run_are_reported(tmp_path: Path) -> None:
+    """A function only passed around or never mentioned again counts as not run."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```python\ndef used():\n    return 1\n\n\ndef passed():\n    return 2\n\n\n"
+        "def idle():\n    return 3\n\n\nclass Unused:\n    def method(self):\n"
+        "        return 4\n\n\nused()\nholder = {'fetch': passed}\n```\n",
+        encoding="utf-8",
+    )
+    usage = Usage([], set())
+    namespace: dict[str, Any] = {}
+    for block in python_blocks(page):
+        await run_block(block, namespace, usage)
+    page_text = page.read_text(encoding="utf-8")
+    assert [(d.name, d.line) for d in usage.never_ran(page_text)] == [
+        ("passed", 6),
+        ("idle", 10),
+        ("Unused", 14),
+    ]
+
+
+async def test_calls_from_threads_coroutines_and_methods_count(tmp_path: Path) -> None:
+    """Calls in a worker thread, awaited coroutines and methods all count; docstrings stay."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```python\nimport anyio.to_thread\n\n\ndef in_thread():\n    return 1\n\n\n"
+        'async def awaited():\n    """Kept."""\n    return 2\n\n\n'
+        "class Widget:\n    def method(self):\n        return 3\n\n\n"
+        "class Plain:\n    size = 1\n```\n\n"
+        "```python\nawait anyio.to_thread.run_sync(in_thread)\nawait awaited()\n"
+        "Widget().method()\nprint(Plain.size)\n```\n",
+        encoding="utf-8",
+    )
+    usage = Usage([], set())
+    namespace: dict[str, Any] = {}
+    for block in python_blocks(page):
+        await run_block(block, namespace, usage)
+    assert [d.name for d in usage.defined] == ["in_thread", "awaited", "Widget", "Plain"]
+    assert usage.never_ran(page.read_text(encoding="utf-8")) == []
+    assert namespace["awaited"].__doc__ == "Kept."
