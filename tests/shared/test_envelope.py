@@ -43,7 +43,10 @@ def test_tampered_ciphertext_does_not_open() -> None:
     assert envelope.open(bytes(value)) is None
 
 
-@pytest.mark.parametrize("value", [None, b"", b"[]", b"{}", b'{"v":1,"alg":"AES-GCM"}', "\udcff"])
+@pytest.mark.parametrize(
+    "value",
+    [None, b"", b"[]", b"{}", b'{"v":1,"alg":"AES-GCM"}', "\udcff", b"[" * 100_000, "[" * 60_000],
+)
 def test_garbage_never_raises(value: bytes | str | None) -> None:
     """Anything that is not a valid envelope opens to None, without raising."""
     assert Envelope("identity", (KEY,)).open(value) is None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import anyio
+import anyio.to_thread
 import pytest
 
 from tests.clock import FakeClock
@@ -141,3 +143,43 @@ def test_malformed_keys_are_refused(key: str, store: SharedStore) -> None:
     """A key that is empty, too long or holds spaces or braces is a ConfigError."""
     with pytest.raises(ConfigError, match="key must be"):
         InMemoryShared(Static("a-token"), key=key, store=store)
+
+
+def test_threads_with_their_own_loops_share_one_refresh(
+    server: AuthorizationServer, clock: FakeClock, store: SharedStore
+) -> None:
+    """An asyncio thread and a trio thread sharing one identity never hang and make one request."""
+    server.faults.latency = 0.2  # both threads' callers arrive during the one refresh
+    start, finish = threading.Barrier(2, timeout=10), threading.Event()
+    results: dict[str, set[str] | str] = {}
+
+    async def work(name: str) -> None:
+        source = InMemoryShared(make_source(server, clock), store=store, clock=clock)
+        await anyio.to_thread.run_sync(start.wait)
+        with anyio.fail_after(10):
+            results[name] = {t.access_token for t in await call_many([source], 10)}
+            if len(results) == 2:
+                finish.set()
+            # The first loop to ask is the group's home: it stays up until both are done.
+            await anyio.to_thread.run_sync(finish.wait, 10)
+
+    def thread(name: str, backend: str) -> None:
+        try:
+            anyio.run(work, name, backend=backend)
+        except BaseException as exc:  # reported to the test below
+            results[name] = repr(exc)
+            finish.set()
+
+    threads = [
+        threading.Thread(target=thread, args=(backend, backend), daemon=True)
+        for backend in ("asyncio", "trio")
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert [t.is_alive() for t in threads] == [False, False]
+    assert results["asyncio"] == results["trio"]
+    assert isinstance(results["asyncio"], set)
+    assert len(results["asyncio"]) == 1
+    assert server.counters.token_requests == 1

@@ -6,12 +6,15 @@ client is asyncio-only); ``test_trio.py`` checks that refusal.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
+import anyio.abc
 import pytest
 import redis
 import redis.asyncio
@@ -23,9 +26,9 @@ from tokensources import ConfigError, Static, Token, TokenEndpointError, TokenEv
 from tokensources.shared import RedisShared
 from tokensources.shared._envelope import Envelope
 from tokensources.shared._keys import RedisKeys
-from tokensources.shared._lock import release
+from tokensources.shared._lock import RedisClient, release
 from tokensources.testing import AuthorizationServer
-from tokensources.wrappers import buffer, reuse
+from tokensources.wrappers import buffer, retry, reuse
 
 from .helpers import call_many, make_source
 from .redis_servers import RedisServer, free_port
@@ -103,7 +106,7 @@ class CommandCounter:
         self._client.close()
 
 
-def shared(env: Env, client: redis.asyncio.Redis, **options: object) -> RedisShared:
+def shared(env: Env, client: RedisClient, **options: object) -> RedisShared:
     """A RedisShared over a freshly built source, standing for one process."""
     return RedisShared(
         make_source(env.server, env.clock),
@@ -196,6 +199,9 @@ def planted_values(identity: str) -> dict[str, bytes]:
         "sealed with another key": Envelope(identity, (OTHER_KEY,)).seal(planted),
         "sealed for another identity": Envelope("another-identity", (KEY,)).seal(planted),
         "plain where sealed is expected": Envelope(identity).seal(planted),
+        "deeply nested": b"[" * 100_000,
+        "nested within the size limit": b"[" * 60_000,
+        "too large": b'{"v": 1, "pad": "%s"}' % (b"x" * 70_000),
     }
 
 
@@ -234,9 +240,23 @@ async def test_encrypted_value_hides_the_access_token(env: Env) -> None:
     assert raw is not None
     for part in token.access_token.split("."):
         assert part.encode() not in raw
-    reader = shared(env, env.clients[1], encryption_key=(OTHER_KEY, KEY))
+    reader = shared(env, env.clients[1], encryption_key=(KEY, OTHER_KEY))
     assert await reader.token() == token
     assert env.server.counters.token_requests == 1
+
+
+async def test_encrypted_key_names_do_not_show_the_identity(env: Env) -> None:
+    """With encryption_key, key names carry an HMAC of the identity, not the identity itself."""
+    plain = shared(env, env.clients[0])
+    sealed = shared(env, env.clients[0], encryption_key=KEY)
+    rotated = shared(env, env.clients[1], encryption_key=(OTHER_KEY, KEY))
+    assert plain.identity == sealed.identity == rotated.identity
+    assert plain.identity in plain.redis_key
+    assert sealed.identity not in sealed.redis_key
+    # A new sealing key means new key names: the two groups never read each other's values.
+    assert len({plain.redis_key, sealed.redis_key, rotated.redis_key}) == 3
+    assert await sealed.token() != await rotated.token()
+    assert env.server.counters.token_requests == 2
 
 
 async def test_keys_share_one_cluster_slot(env: Env) -> None:
@@ -479,3 +499,105 @@ def test_bad_encryption_keys_are_refused_without_echo(
         RedisShared(Static("a-token"), client, key="k", encryption_key=key)  # type: ignore[arg-type]
     assert "short" not in str(caught.value)
     assert "a string key" not in str(caught.value)
+
+
+async def test_retry_inside_shares_the_cooldown_and_keeps_the_lock(env: Env) -> None:
+    """With retry() inside, a Retry-After cools the fleet at once; nobody asks during it."""
+    events: list[TokenEvent] = []
+    # The lock lives 0.3 s unless extended; the holder's retry waits out 1 s.
+    fleet = [
+        RedisShared(
+            buffer(retry(make_source(env.server, env.clock))),
+            c,
+            namespace=env.namespace,
+            clock=env.clock,
+            lock_timeout=0.3,
+            wait_timeout=5,
+            on_event=events.append,
+        )
+        for c in env.clients[:3]
+    ]
+    env.server.faults.fail_next(1, 429, retry_after=1)
+    tokens = await call_many(fleet, 10)
+    # The failed request and the holder's one retry after the cooldown: nothing in between.
+    assert env.server.counters.token_requests == 2
+    assert len({t.access_token for t in tokens}) == 1
+    assert "cooldown" in [e.kind for e in events]
+
+
+async def test_an_unreachable_cluster_falls_back(env: Env) -> None:
+    """A RedisCluster with no reachable node (not a RedisError) still serves tokens."""
+    cluster = redis.asyncio.RedisCluster(
+        host="127.0.0.1", port=free_port(), socket_connect_timeout=1, retry=QUICK_RETRY
+    )
+    events: list[TokenEvent] = []
+    try:
+        tokens = await call_many([shared(env, cluster, on_event=events.append)], 10)
+    finally:
+        await cluster.aclose()
+    assert len({t.access_token for t in tokens}) == 1
+    assert env.server.counters.token_requests == 1
+    assert [e.kind for e in events].count("fallback") == 1
+
+
+async def test_a_redis_that_never_answers_falls_back_within_redis_timeout(env: Env) -> None:
+    """A listener that accepts and never answers costs redis_timeout, then tokens come directly."""
+    events: list[TokenEvent] = []
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as silent:
+        port = silent.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 - anyio, not Django
+        client = redis.asyncio.Redis(port=port, retry=QUICK_RETRY)  # no socket_timeout
+        source = shared(env, client, redis_timeout=0.2, on_event=events.append)
+        try:
+            tokens = await call_many([source], 10)
+        finally:
+            with anyio.move_on_after(1):
+                await client.aclose()
+    assert len({t.access_token for t in tokens}) == 1
+    assert env.server.counters.token_requests == 1
+    assert [e.kind for e in events].count("fallback") == 1
+
+
+async def test_a_caller_cancelled_while_taking_the_lock_does_not_leak_it(env: Env) -> None:
+    """Cancelled after SET NX reached Redis but before its answer: the lock is still released."""
+    env.server.faults.latency = 30.0
+    async with slow_replies(env.redis_server.port, delay=0.3) as port:
+        client = redis.asyncio.Redis(port=port, socket_timeout=5)
+        holder = shared(env, client, lock_timeout=30, redis_timeout=5)
+        lock = RedisKeys.build(env.namespace, holder.identity).lock
+        try:
+            with anyio.fail_after(10):
+                await client.ping()  # connection set-up is not what is being cut short
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(holder.token)
+                    while not await env.clients[1].exists(lock):  # noqa: ASYNC110 - polls Redis
+                        await anyio.sleep(0.005)
+                    tg.cancel_scope.cancel()  # its SET NX answer is still on the way
+                assert not await env.clients[1].exists(lock)
+        finally:
+            await client.aclose()
+    assert env.server.counters.token_requests == 0
+
+
+@asynccontextmanager
+async def slow_replies(upstream: int, *, delay: float) -> AsyncIterator[int]:
+    """A loopback TCP proxy to ``upstream`` that delays every reply chunk by ``delay``."""
+
+    async def pipe(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream, wait: float) -> None:
+        with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+            while True:
+                data = await source.receive()
+                await anyio.sleep(wait)
+                await sink.send(data)
+
+    async def handle(client: anyio.abc.SocketStream) -> None:
+        async with client, await anyio.connect_tcp("127.0.0.1", upstream) as server:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(pipe, client, server, 0.0)
+                await pipe(server, client, delay)
+                tg.cancel_scope.cancel()
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, handle)
+        yield listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 - anyio
+        tg.cancel_scope.cancel()

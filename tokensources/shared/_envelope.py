@@ -33,6 +33,9 @@ _AAD_PREFIX = b"tokensources.shared.v1\x00"
 _NONCE_BYTES = 12  # NIST SP 800-38D §8.2: 96-bit random nonces
 _AES_KEY_SIZES = frozenset({16, 24, 32})
 _ALG = "AES-GCM"
+# A token is a few KiB at most; anything far larger is not ours, and is not
+# worth parsing (a deeply nested one would exhaust the recursion limit).
+MAX_VALUE_BYTES = 64 * 1024
 
 
 def encryption_keys(value: bytes | Sequence[bytes] | None) -> tuple[bytes, ...]:
@@ -99,10 +102,11 @@ class Envelope:
     def open(self, value: bytes | str | None) -> Token | None:
         """The token in a stored value, or None if it is absent, corrupt or not ours.
 
-        Never raises for a bad value: a value that does not open is treated
-        as if there were none, so it gets replaced.
+        Never raises for a bad value: a value that does not open (larger
+        than 64 KiB, nested too deeply, ...) is treated as if there were
+        none, so it gets replaced.
         """
-        if value is None:
+        if value is None or len(value) > MAX_VALUE_BYTES:
             return None
         try:
             document = json.loads(value)
@@ -113,8 +117,9 @@ class Envelope:
             if "alg" in document or document.get("id") != self._identity:
                 return None
             return Token.from_dict(document["token"])
-        except (ValueError, KeyError, TypeError):
-            # ValueError covers bad JSON, bad base64 and ConfigError from Token.
+        except (ValueError, KeyError, TypeError, RecursionError):
+            # ValueError covers bad JSON, bad base64 and ConfigError from Token;
+            # RecursionError, nesting deep enough to fit in the size limit.
             return None
 
     def _open_sealed(self, document: dict[str, Any]) -> Token | None:

@@ -15,16 +15,18 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Awaitable
-from typing import NoReturn, TypeVar
+from typing import NoReturn
 
 import anyio
 
-from .._errors import ConfigError, TokenEndpointError
+from .._errors import ConfigError, TokenEndpointError, TokenSourceError
 from .._log import logger
 from .._source import Clock, EventHook, EventKind, TokenEvent, TokenSource
 from .._token import Token
+from ..wrappers._policy import SKEW_FRACTION
+from ..wrappers._retry import failure_observer
 from ._envelope import Envelope
+from ._guard import Guard, RedisUnavailable, describe
 from ._keys import RedisKeys
 from ._lock import (
     RedisClient,
@@ -33,26 +35,22 @@ from ._lock import (
     read_state,
     record_cooldown,
     release,
+    renew,
+    to_ms,
     try_lock,
 )
 
-__all__ = ["FleetSource", "RedisUnavailable"]
+__all__ = ["FleetSource"]
 
-SKEW_FRACTION = 0.1  # as in reuse(): short tokens keep a usable life
 MAX_COOLDOWN = 300.0  # a Retry-After larger than this is not honoured fleet-wide
 UNKNOWN_EXPIRY_TTL = 3600.0  # how long Redis keeps a token without a known expiry
 _POLL_FIRST, _POLL_FACTOR, _POLL_MAX = 0.01, 1.5, 0.1
 _REMEMBER_REJECTED = 8
-T = TypeVar("T")
 _TRIO_MESSAGE = (
     "RedisShared runs only on asyncio: redis-py's asyncio client does not work under "
     "trio (or any event loop other than asyncio). Use InMemoryShared (which works on "
     "both), or run the code that needs the fleet-wide token on asyncio."
 )
-
-
-class RedisUnavailable(Exception):  # noqa: N818 - an internal signal, never escapes
-    """A Redis command failed; the cause is chained."""
 
 
 class FleetSource:
@@ -70,6 +68,7 @@ class FleetSource:
         envelope: Envelope,
         *,
         redis_errors: tuple[type[BaseException], ...],
+        redis_timeout: float,
         lock_timeout: float,
         wait_timeout: float,
         skew: float,
@@ -80,7 +79,7 @@ class FleetSource:
         self._redis = redis
         self._keys = keys
         self._envelope = envelope
-        self._redis_errors = redis_errors
+        self._guard = Guard(redis_errors, redis_timeout)
         self._lock_timeout = lock_timeout
         self._wait_timeout = wait_timeout
         self._skew = skew
@@ -108,7 +107,7 @@ class FleetSource:
         try:
             return await self._through_redis()
         except RedisUnavailable as failure:
-            logger.warning("Redis unavailable (%s); fetching the token directly", failure.__cause__)
+            logger.warning("Redis unavailable (%s); fetching the token directly", describe(failure))
             self._emit("fallback", error=failure.__cause__)
             return await self._source.token()
 
@@ -118,7 +117,7 @@ class FleetSource:
         self._source.invalidate(token)
 
     async def _through_redis(self) -> Token:
-        state = await self._call(read_state(self._redis, self._keys))
+        state = await self._guard.call(read_state(self._redis, self._keys))
         deadline = anyio.current_time() + self._wait_timeout
         delay = _POLL_FIRST
         waited = False
@@ -145,7 +144,7 @@ class FleetSource:
                     self._emit("lock_wait")
                 await anyio.sleep(delay)
                 delay = min(delay * _POLL_FACTOR, _POLL_MAX)
-            state = await self._call(read_state(self._redis, self._keys))
+            state = await self._guard.call(read_state(self._redis, self._keys))
 
     async def _sit_out(self, state: RedisState, deadline: float) -> None:
         """Wait for a fleet-wide cooldown to end, or raise if it outlasts our wait."""
@@ -159,24 +158,34 @@ class FleetSource:
     async def _refresh_under_lock(self) -> Token | None:
         """Take the lock and refresh; None if the lock was taken by someone else first."""
         owner = lock_owner()
-        if not await self._call(try_lock(self._redis, self._keys, owner, self._lock_timeout)):
-            return None
+        # None until Redis answers: a caller cancelled (or timed out) while
+        # SET NX is in flight may hold the lock without knowing it.
+        taken: bool | None = None
         try:
+            taken = await self._guard.call(
+                try_lock(self._redis, self._keys, owner, self._lock_timeout)
+            )
+            if not taken:
+                return None
             # Another process may have stored a token (or hit a cooldown)
             # between our read and our lock.
-            state = await self._call(read_state(self._redis, self._keys))
+            state = await self._guard.call(read_state(self._redis, self._keys))
             now = self._clock()
             token = self._usable(state.value, now)
             if token is not None and self._fresh(token, now):
                 return token
             if state.cooldown > 0:
                 return None
-            return await self._fetch_and_store()
+            return await self._fetch_and_store(owner)
         finally:
-            # Shielded so that a cancelled holder still lets go, but bounded:
-            # if Redis does not answer, the lock's TTL lets go instead.
-            with anyio.move_on_after(self._lock_timeout, shield=True):
-                await self._quietly(release(self._redis, self._keys, owner), "release the lock")
+            if taken is not False:
+                # Shielded so that a cancelled holder still lets go, but
+                # bounded: if Redis does not answer, the lock's TTL does.
+                # Compare-and-delete, so a lock we never got is left alone.
+                with anyio.move_on_after(self._lock_timeout, shield=True):
+                    await self._guard.quietly(
+                        release(self._redis, self._keys, owner), "release the lock"
+                    )
 
     async def _fetch_unlocked(self) -> Token:
         logger.warning(
@@ -184,23 +193,67 @@ class FleetSource:
             self._wait_timeout,
         )
         self._emit("fallback")
-        return await self._fetch_and_store()
+        return await self._fetch_and_store(None)
 
-    async def _fetch_and_store(self) -> Token:
-        try:
-            token = await self._source.token()
-        except TokenEndpointError as exc:
-            await self._maybe_record_cooldown(exc)
-            raise
-        token = self._with_refresh_point(token, self._clock())
-        await self._quietly(self._store(token), "store the token")
+    async def _fetch_and_store(self, owner: str | None) -> Token:
+        """Fetch for the fleet, keeping the lock (if ``owner``) and sharing cooldowns as they come.
+
+        Two helpers run beside the fetch: one extends the lock every third
+        of ``lock_timeout`` while this holder is alive, however long its
+        retries take; and a ``Retry-After`` seen by any attempt (a ``retry()``
+        inside reports each failure) is recorded for the fleet at once, not
+        after the retries are spent.
+        """
+        outcome: Token | Exception
+        async with anyio.create_task_group() as tg:
+            renewing = anyio.CancelScope()
+            if owner is not None:
+                tg.start_soon(self._keep_lock, owner, renewing)
+            reported: set[int] = set()
+
+            def observe(error: TokenSourceError) -> None:
+                if isinstance(error, TokenEndpointError) and id(error) not in reported:
+                    reported.add(id(error))
+                    tg.start_soon(self._maybe_record_cooldown, error)
+
+            reset = failure_observer.set(observe)
+            try:
+                outcome = await self._source.token()
+            except Exception as exc:
+                # Kept, not raised here: the task group would wrap it in a group.
+                if isinstance(exc, TokenSourceError):
+                    observe(exc)
+                outcome = exc
+            finally:
+                failure_observer.reset(reset)
+                renewing.cancel()
+        if isinstance(outcome, Exception):
+            raise outcome
+        token = self._with_refresh_point(outcome, self._clock())
+        await self._guard.quietly(self._store(token), "store the token")
         return token
+
+    async def _keep_lock(self, owner: str, scope: anyio.CancelScope) -> None:
+        """Extend the lock while the fetch runs; stop when it ends or the lock is lost."""
+        with scope:
+            while True:
+                await anyio.sleep(self._lock_timeout / 3)
+                try:
+                    kept = await self._guard.call(
+                        renew(self._redis, self._keys, owner, self._lock_timeout)
+                    )
+                except RedisUnavailable as failure:
+                    logger.warning("could not extend the refresh lock (%s)", describe(failure))
+                    continue
+                if not kept:
+                    logger.warning("lost the refresh lock; another process may refresh too")
+                    return
 
     async def _store(self, token: Token) -> None:
         now = self._clock()
         ttl = UNKNOWN_EXPIRY_TTL if token.expires_at is None else token.expires_at - now
         if ttl > 0:
-            await self._redis.set(self._keys.token, self._envelope.seal(token), px=_ms(ttl))
+            await self._redis.set(self._keys.token, self._envelope.seal(token), px=to_ms(ttl))
 
     async def _maybe_record_cooldown(self, exc: TokenEndpointError) -> None:
         if exc.retry_after is None or exc.retry_after <= 0 or not exc.transient:
@@ -212,7 +265,7 @@ class FleetSource:
             seconds,
         )
         self._emit("cooldown", error=exc)
-        await self._quietly(
+        await self._guard.quietly(
             record_cooldown(self._redis, self._keys, seconds, exc.status_code),
             "record the cooldown",
         )
@@ -241,20 +294,6 @@ class FleetSource:
             refresh_at=token.expires_at - min(self._skew, lifetime * SKEW_FRACTION)
         )
 
-    async def _call(self, awaitable: Awaitable[T]) -> T:
-        """Await a Redis command, turning any Redis failure into ``RedisUnavailable``."""
-        try:
-            return await awaitable
-        except self._redis_errors as exc:
-            raise RedisUnavailable from exc
-
-    async def _quietly(self, awaitable: Awaitable[object], what: str) -> None:
-        """Await a Redis command whose failure must not fail the caller."""
-        try:
-            await awaitable
-        except self._redis_errors as exc:
-            logger.warning("could not %s in Redis (%s); carrying on", what, exc)
-
     def _emit(self, kind: EventKind, *, error: BaseException | None = None) -> None:
         hook = self._on_event
         if hook is None:
@@ -280,7 +319,3 @@ def _raise_cooldown(state: RedisState) -> NoReturn:
         status_code=state.cooldown_status,
         retry_after=state.cooldown,
     )
-
-
-def _ms(seconds: float) -> int:
-    return max(1, round(seconds * 1000))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 
@@ -55,9 +57,12 @@ def shared_identity(source: object, key: str | None) -> str:
 class RedisKeys:
     """The Redis keys of one shared token.
 
-    The identity is a Redis Cluster hash tag (``{...}``), so the token, its
-    lock and its cooldown always live in one slot and one Lua script may
-    touch all three.
+    The tag is a Redis Cluster hash tag (``{...}``), so the token, its lock
+    and its cooldown always live in one slot and one Lua script may touch
+    all three. Without an encryption key the tag is the identity itself;
+    with one it is HMAC-SHA256(key, identity), so that key names tell
+    someone without the key nothing to test guesses of the credential
+    against.
     """
 
     token: str
@@ -65,13 +70,19 @@ class RedisKeys:
     cooldown: str
 
     @classmethod
-    def build(cls, namespace: str, identity: str) -> RedisKeys:
-        """The keys for ``identity`` under ``namespace``.
+    def build(cls, namespace: str, identity: str, secret: bytes | None = None) -> RedisKeys:
+        """The keys for ``identity`` under ``namespace``, tagged by HMAC under ``secret`` if given.
 
         Raises:
             ConfigError: the namespace is empty or holds a brace.
         """
         if not isinstance(namespace, str) or not namespace or "{" in namespace or "}" in namespace:
             raise ConfigError("namespace must be a non-empty string without braces")
-        base = f"{namespace}:{{{identity}}}"
+        tag = identity
+        if secret is not None:
+            # Domain-separated from the key's use by AES-GCM for the values.
+            mac = hmac.new(secret, b"tokensources.shared.keyname.v1\x00", hashlib.sha256)
+            mac.update(identity.encode())
+            tag = mac.hexdigest()
+        base = f"{namespace}:{{{tag}}}"
         return cls(token=f"{base}:token", lock=f"{base}:lock", cooldown=f"{base}:cooldown")

@@ -11,11 +11,25 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 from ._keys import RedisKeys
 
-__all__ = ["RedisState", "lock_owner", "read_state", "record_cooldown", "release", "try_lock"]
+if TYPE_CHECKING:
+    # Only for type checkers: redis is an optional extra, never imported here at run time.
+    from redis.asyncio import Redis, RedisCluster
+
+__all__ = [
+    "RedisClient",
+    "RedisState",
+    "lock_owner",
+    "read_state",
+    "record_cooldown",
+    "release",
+    "renew",
+    "to_ms",
+    "try_lock",
+]
 
 # One round trip for everything a caller needs to decide what to do.
 # GET of a missing key gives Lua `false`, which keeps the table intact.
@@ -29,8 +43,13 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# Compare-and-extend: a live holder keeps its lock, never someone else's.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
 
-RedisClient = Any
+RedisClient: TypeAlias = "Redis | RedisCluster"
 """``redis.asyncio.Redis`` or ``redis.asyncio.RedisCluster`` (redis is an optional extra)."""
 
 
@@ -63,7 +82,7 @@ async def read_state(redis: RedisClient, keys: RedisKeys) -> RedisState:
 
 async def try_lock(redis: RedisClient, keys: RedisKeys, owner: str, timeout: float) -> bool:
     """Take the refresh lock for ``timeout`` seconds if nobody holds it."""
-    return bool(await redis.set(keys.lock, owner, nx=True, px=_ms(timeout)))
+    return bool(await redis.set(keys.lock, owner, nx=True, px=to_ms(timeout)))
 
 
 async def release(redis: RedisClient, keys: RedisKeys, owner: str) -> bool:
@@ -71,9 +90,14 @@ async def release(redis: RedisClient, keys: RedisKeys, owner: str) -> bool:
     return bool(await redis.eval(_RELEASE, 1, keys.lock, owner))
 
 
+async def renew(redis: RedisClient, keys: RedisKeys, owner: str, timeout: float) -> bool:
+    """Extend the lock to ``timeout`` seconds from now if ``owner`` still holds it."""
+    return bool(await redis.eval(_RENEW, 1, keys.lock, owner, to_ms(timeout)))
+
+
 async def record_cooldown(redis: RedisClient, keys: RedisKeys, seconds: float, status: int) -> None:
     """Make every process wait ``seconds`` before asking the token endpoint again."""
-    await redis.set(keys.cooldown, str(status), px=_ms(seconds))
+    await redis.set(keys.cooldown, str(status), px=to_ms(seconds))
 
 
 def _status(raw: object) -> int:
@@ -84,5 +108,6 @@ def _status(raw: object) -> int:
     return status if 400 <= status <= 599 else 429
 
 
-def _ms(seconds: float) -> int:
+def to_ms(seconds: float) -> int:
+    """Seconds as whole milliseconds for ``PX``/``PEXPIRE``, at least 1."""
     return max(1, round(seconds * 1000))

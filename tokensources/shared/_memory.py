@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import NamedTuple
 
 from .._closing import AsyncClosing
+from .._portal import LoopBridge
 from .._source import Clock, TokenSource, aclose_source
 from .._token import Token
 from ..wrappers import Reuse, reuse
@@ -19,27 +21,31 @@ class SharedStore:
 
     The library keeps one default store per process (``default_store()``);
     tests and applications that want isolated groups pass their own.
-    Registration is thread-safe; each cache is meant for one event loop at a
-    time (see ``Reuse``).
+    Thread-safe. Each cache lives on one event loop, its *home* (the first
+    loop that asks for the token); callers on other loops and threads are
+    served on the home loop through a bridge, so the whole process keeps one
+    token and one refresh, and the refreshing source's connections stay on
+    the loop that made them.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[str, Reuse] = {}
+        self._entries: dict[str, _Entry] = {}
 
-    def entry(self, identity: str, source: TokenSource, *, skew: float, clock: Clock) -> Reuse:
+    def entry(self, identity: str, source: TokenSource, *, skew: float, clock: Clock) -> _Entry:
         """The cache for ``identity``, created around ``source`` if there is none yet.
 
         The first source registered under an identity is the one that
         refreshes for all; later ones only share its cache.
         """
         with self._lock:
-            cache = self._entries.get(identity)
-            if cache is None:
+            entry = self._entries.get(identity)
+            if entry is None:
                 inner = source.source if isinstance(source, Reuse) else source
                 cache = reuse(inner, skew=skew, clock=clock)
-                self._entries[identity] = cache
-            return cache
+                entry = _Entry(cache, LoopBridge(cache))
+                self._entries[identity] = entry
+            return entry
 
     def clear(self) -> None:
         """Forget every cache; sources built afterwards start afresh."""
@@ -48,6 +54,13 @@ class SharedStore:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class _Entry(NamedTuple):
+    """One shared cache and the bridge to the event loop it lives on."""
+
+    cache: Reuse
+    bridge: LoopBridge
 
 
 _DEFAULT_STORE = SharedStore()
@@ -72,8 +85,14 @@ class InMemoryShared(AsyncClosing):
     The first source registered under an identity does the refreshing for
     the whole group, so keep it open while others use the group (closing a
     later one closes only that one's own resources). Works on asyncio and
-    trio. The cache follows ``reuse()``: hot path without I/O, single
-    flight, soft window, ``invalidate`` of a rejected token.
+    trio, and across threads that each run their own event loop: the group's
+    cache lives on the first loop that asks for the token, and callers on
+    other loops are served there (through a worker thread, so their own loop
+    keeps running), still one request per refresh for the whole process.
+    That home loop must keep running while others use the group; when it
+    has ended, the next caller's loop becomes the home. The cache follows
+    ``reuse()``: hot path without I/O, single flight, soft window,
+    ``invalidate`` of a rejected token.
 
     Args:
         source: the source to share; usually ``buffer(retry(ClientCredentials(...)))``.
@@ -88,7 +107,7 @@ class InMemoryShared(AsyncClosing):
         ConfigError: no ``key`` and the source has no ``cache_identity``.
     """
 
-    __slots__ = ("_cache", "_identity", "_source")
+    __slots__ = ("_bridge", "_cache", "_identity", "_source")
 
     def __init__(
         self,
@@ -102,7 +121,7 @@ class InMemoryShared(AsyncClosing):
         self._identity = shared_identity(source, key)
         self._source = source
         store = store if store is not None else _DEFAULT_STORE
-        self._cache = store.entry(self._identity, source, skew=skew, clock=clock)
+        self._cache, self._bridge = store.entry(self._identity, source, skew=skew, clock=clock)
 
     @property
     def identity(self) -> str:
@@ -115,13 +134,17 @@ class InMemoryShared(AsyncClosing):
         Concurrency and cancellation: safe for any number of concurrent
         callers across every source of the group; one of them refreshes and
         the others wait for (or, in the soft window, do without) its result.
-        Cancelling a caller affects only that caller.
+        Cancelling a caller affects only that caller. Callers on another
+        event loop than the group's home wait in a worker thread; cancelling
+        one abandons its wait.
 
         Raises:
             Exception: whatever the refreshing source raised, when no usable
                 token is cached.
         """
-        return await self._cache.token()
+        if self._bridge.at_home():
+            return await self._cache.token()  # the hot path: one thread-id compare
+        return await self._bridge.acall(self._cache.token)
 
     def invalidate(self, token: Token) -> None:
         """Drop the shared token if it is ``token`` (for the whole group)."""

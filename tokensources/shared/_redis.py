@@ -35,17 +35,23 @@ class RedisShared(AsyncClosing):
 
     * Redis unreachable or failing: a warning is logged and the process
       fetches directly (still once per process, thanks to the in-process
-      cache); sharing resumes by itself when Redis answers again. Give the
-      Redis client ``socket_timeout`` / ``socket_connect_timeout`` so a slow
-      Redis cannot hold a refresh for long.
+      cache); sharing resumes by itself when Redis answers again. Each
+      command is bounded by ``redis_timeout``, so a Redis that accepts
+      connections but does not answer delays a refresh by about that long,
+      never indefinitely.
     * Values that are corrupt, sealed with another key or written for
       another identity are ignored and replaced, never returned.
     * A token endpoint error with ``Retry-After`` (429, 503) is recorded as a
-      fleet-wide cooldown (capped at 300 seconds): processes with a valid
-      token keep it; the others wait the cooldown out when it ends within
-      ``wait_timeout``, and otherwise raise a transient
+      fleet-wide cooldown (capped at 300 seconds) as soon as any attempt
+      sees it: a ``retry()`` inside reports each failed attempt before it
+      waits. Processes with a valid token keep it; the others wait the
+      cooldown out when it ends within ``wait_timeout``, and otherwise
+      raise a transient
       ``TokenEndpointError`` carrying the time left as ``retry_after``,
       without contacting the endpoint.
+    * The lock holder extends its lock every third of ``lock_timeout``
+      while its fetch runs, so slow retries never let a second process in;
+      only a holder that stops running (killed, frozen) loses the lock.
     * ``invalidate(token)`` drops the local copy and makes this process
       ignore that token in Redis, so its next call refreshes the fleet.
 
@@ -63,9 +69,14 @@ class RedisShared(AsyncClosing):
         namespace: the prefix of every key.
         encryption_key: a 16, 24 or 32 byte AES key, or several (the first
             seals, all open, for rotation). Stored tokens are then sealed
-            with AES-GCM and bound to their identity.
-        lock_timeout: seconds the refresh lock lives; longer than a token
-            request (retries included) may take.
+            with AES-GCM and bound to their identity, and the key names
+            carry an HMAC of the identity under the first key instead of
+            the identity itself.
+        redis_timeout: seconds each Redis command may take before Redis
+            counts as unavailable (and the process fetches directly).
+        lock_timeout: seconds the refresh lock lives without being
+            extended; its holder extends it while alive, so this is how long
+            a dead holder blocks the fleet.
         wait_timeout: seconds a process waits for another's refresh before
             fetching itself; defaults to twice ``lock_timeout``.
         skew: see ``reuse()``.
@@ -88,6 +99,7 @@ class RedisShared(AsyncClosing):
         key: str | None = None,
         namespace: str = "tokensources",
         encryption_key: bytes | Sequence[bytes] | None = None,
+        redis_timeout: float = 1.0,
         lock_timeout: float = 10.0,
         wait_timeout: float | None = None,
         skew: float = 10.0,
@@ -95,19 +107,22 @@ class RedisShared(AsyncClosing):
         on_event: EventHook | None = None,
     ) -> None:
         redis_errors = _check_client(redis)
+        check_seconds("redis_timeout", redis_timeout, positive=True)
         check_seconds("lock_timeout", lock_timeout, positive=True)
         if wait_timeout is None:
             wait_timeout = 2 * lock_timeout
         check_seconds("wait_timeout", wait_timeout)
         inner = source.source if isinstance(source, Reuse) else source
         self._identity = shared_identity(inner, key)
-        self._keys = RedisKeys.build(namespace, self._identity)
+        keys = encryption_keys(encryption_key)
+        self._keys = RedisKeys.build(namespace, self._identity, keys[0] if keys else None)
         self._fleet = FleetSource(
             inner,
             redis,
             self._keys,
-            Envelope(self._identity, encryption_keys(encryption_key)),
+            Envelope(self._identity, keys),
             redis_errors=redis_errors,
+            redis_timeout=float(redis_timeout),
             lock_timeout=float(lock_timeout),
             wait_timeout=float(wait_timeout),
             skew=float(skew),
@@ -160,7 +175,7 @@ def _check_client(redis: object) -> tuple[type[BaseException], ...]:
     """Check that ``redis`` is an asyncio client; return the errors that mean "Redis failed"."""
     try:
         import redis.asyncio as redis_asyncio
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisClusterException, RedisError
     except ImportError:  # pragma: no cover - the redis extra is not installed
         raise ConfigError("RedisShared needs redis-py: pip install 'tokensources[redis]'") from None
     if not isinstance(redis, (redis_asyncio.Redis, redis_asyncio.RedisCluster)):
@@ -168,4 +183,6 @@ def _check_client(redis: object) -> tuple[type[BaseException], ...]:
             "redis must be a redis.asyncio.Redis or redis.asyncio.RedisCluster, "
             f"got {type(redis).__module__}.{type(redis).__qualname__}"
         )
-    return (RedisError, OSError)
+    # Cluster trouble (no reachable node, an uncovered slot) is not a
+    # RedisError; TimeoutError is what redis_timeout raises.
+    return (RedisError, RedisClusterException, OSError, TimeoutError)

@@ -8,8 +8,11 @@ HTTP client, discovery, and the identity that keys shared caches — lives here.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 import json
+import os
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -149,7 +152,9 @@ class ClientCredentialsGrant(AsyncClosing):
         (audience, resource, ...) and a one-way digest of the credential.
         Two sources with equal identities would receive interchangeable
         tokens, so shared caches may give one's token to the other. The
-        credential itself cannot be recovered from it.
+        credential enters only through a slow digest (scrypt), so testing
+        guesses of a weak secret against an identity costs tens of
+        milliseconds each; a strong secret cannot be recovered from it.
         """
         material = {
             "token_url": self.token_url,
@@ -167,13 +172,46 @@ class ClientCredentialsGrant(AsyncClosing):
         await self._http.aclose()
 
 
+# scrypt (RFC 7914) at N=2**13, r=8: about 30 ms and 8 MiB per digest, so
+# that testing guesses of a weak secret against a published identity (a
+# Redis key name, a log line) costs that much per guess.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**13, 8, 1
+_SCRYPT_SALT = b"tokensources.credential.v2"
+# Memo keys are MACs under a key that never leaves this process, so the memo
+# holds no secret and nothing that can be tested offline without that key.
+_MEMO_KEY = os.urandom(32)
+
+
 def credential_digest(*parts: str) -> str:
-    """A salted one-way digest of credential material."""
-    digest = hashlib.sha256(b"tokensources.credential.v1")
+    """A slow, salted one-way digest of credential material (scrypt, RFC 7914).
+
+    The parts (for example client id and secret) are length-prefixed, so
+    different splits never collide. Building many sources with the same
+    credential stays cheap: the last few digests are remembered, keyed by a
+    MAC under a per-process random key (never by the secret itself).
+    """
+    material = bytearray()
     for part in parts:
-        digest.update(len(part).to_bytes(4, "big"))
-        digest.update(part.encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()
+        encoded = part.encode("utf-8", "surrogatepass")
+        material += len(encoded).to_bytes(4, "big") + encoded
+    memo_key = hmac.new(_MEMO_KEY, bytes(material), hashlib.sha256).digest()
+    return _slow_digest(memo_key, bytes(material))
+
+
+@functools.lru_cache(maxsize=32)
+def _slow_digest_memo(memo_key: bytes) -> list[str]:
+    # A mutable cell per memo key: the material is never an lru_cache key.
+    return []
+
+
+def _slow_digest(memo_key: bytes, material: bytes) -> str:
+    cell = _slow_digest_memo(memo_key)
+    if not cell:
+        digest = hashlib.scrypt(
+            material, salt=_SCRYPT_SALT, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
+        )
+        cell.append(digest.hex())
+    return cell[0]
 
 
 def _scopes(scopes: Iterable[str] | str) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 
 import anyio
 
@@ -15,10 +16,21 @@ from .._source import Clock, TokenSource, aclose_source
 from .._token import Token
 from ._checks import check_seconds
 
-__all__ = ["Retry", "retry"]
+__all__ = ["Retry", "failure_observer", "retry"]
 
 Sleep = Callable[[float], Awaitable[object]]
 """An async sleep taking seconds, like ``anyio.sleep``."""
+
+failure_observer: ContextVar[Callable[[TokenSourceError], None] | None] = ContextVar(
+    "tokensources_retry_failure_observer", default=None
+)
+"""Called, in the calling context, with each failed attempt's error before any wait.
+
+A layer above a ``Retry`` (``RedisShared``) sets it around its own call, so it
+learns of a ``Retry-After`` at once rather than after every retry is spent.
+Scoped to that call: a ``Retry`` used elsewhere, or by several callers,
+is unaffected, and nothing is stored on the ``Retry`` itself.
+"""
 
 # 2**64 times any sane base delay is far past every cap; stops float overflow.
 _MAX_EXPONENT = 64
@@ -94,6 +106,11 @@ class Retry(AsyncClosing):
     or the wait would end past ``deadline``, the last error itself is
     raised (not wrapped).
 
+    Each failed attempt is first reported to the observer a caller may have
+    set in its context (``RedisShared`` uses this to tell its whole fleet
+    about a ``Retry-After`` before this ``Retry`` starts waiting it out);
+    an observer that raises is logged and ignored.
+
     ``invalidate()`` and ``aclose()`` pass down to the inner source.
 
     The arguments are those of ``retry()``.
@@ -165,6 +182,7 @@ class Retry(AsyncClosing):
             try:
                 return await self._source.token()
             except TokenSourceError as exc:
+                _report(exc)
                 delay = self._delay(exc, attempt, started)
                 if delay is None:
                     raise
@@ -204,3 +222,14 @@ class Retry(AsyncClosing):
 
     def __repr__(self) -> str:
         return f"Retry({self._source!r}, attempts={self._attempts!r})"
+
+
+def _report(error: TokenSourceError) -> None:
+    """Tell the observer set in this context (if any) about a failed attempt."""
+    observer = failure_observer.get()
+    if observer is None:
+        return
+    try:
+        observer(error)
+    except Exception:
+        logger.exception("retry failure observer raised; ignored")
