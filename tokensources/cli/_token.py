@@ -8,11 +8,13 @@ Like ``oauth2l fetch``: one client_credentials request, with a client secret
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -20,6 +22,7 @@ from .._errors import ConfigError
 from .._source import TokenSource, aclose_source
 from .._token import Token
 from ..sources import AuthStyle, ClientCredentials
+from ._args import env_var_name, positive_float
 from ._exit import EXIT_CODES_HELP, OK
 
 __all__ = ["DEFAULT_SECRET_ENV", "add_parser", "run"]
@@ -106,7 +109,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive_float,
         default=10.0,
         metavar="SECONDS",
         help="give up on the request after this long (default 10)",
@@ -130,7 +133,7 @@ def _add_credential_flags(parser: argparse.ArgumentParser) -> None:
     secret.add_argument(
         "--client-secret-stdin",
         action="store_true",
-        help="read the secret from standard input (one line)",
+        help="read the secret from standard input (one line; not echoed at a terminal)",
     )
     secret.add_argument(
         "--auth-style",
@@ -188,6 +191,8 @@ async def _fetch(args: argparse.Namespace) -> Token:
 
 
 async def _build_source(args: argparse.Namespace, http: Any) -> TokenSource:
+    _check_url("--token-url", args.token_url)
+    _check_url("--issuer", args.issuer)
     options: dict[str, Any] = {
         "scopes": " ".join(args.scope),
         "audience": args.audience,
@@ -210,33 +215,65 @@ async def _build_source(args: argparse.Namespace, http: Any) -> TokenSource:
     return cast(TokenSource, cls(args.token_url, args.client_id, credential, **options))
 
 
+def _check_url(flag: str, url: str | None) -> None:
+    # urlsplit refuses some malformed URLs ("http://[::1") with a ValueError,
+    # which would otherwise surface as an internal error.
+    if url is None:
+        return
+    try:
+        urlsplit(url).port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise ConfigError(f"{flag} is not a valid URL") from None
+
+
 def read_secret(args: argparse.Namespace) -> str:
     """The client secret from stdin or the environment; remembered in ``args.secrets``.
 
+    At a terminal, standard input is read without echo (``getpass``); from a
+    pipe, one line is read as is.
+
     Raises:
-        ConfigError: no secret was given (the message says where to put it).
+        ConfigError: no secret was given (the message says where to put it),
+            or --client-secret-env is not a variable name.
     """
+    name = _variable_name(args.client_secret_env, "--client-secret-env")
     if args.client_secret_stdin:
-        secret = sys.stdin.readline().rstrip("\r\n")
+        secret = _read_stdin_secret()
         where = "standard input"
     else:
-        secret = os.environ.get(args.client_secret_env, "")
-        where = f"the environment variable {args.client_secret_env}"
+        secret = os.environ.get(name, "")
+        where = f"the environment variable {name}"
     if not secret:
         raise ConfigError(
             f"no client secret: {where} is empty or unset "
-            f"(set {args.client_secret_env}, pass --client-secret-stdin, or use --private-key)"
+            f"(set {name}, pass --client-secret-stdin, or use --private-key)"
         )
     args.secrets = (secret,)
     return secret
 
 
+def _read_stdin_secret() -> str:
+    if sys.stdin.isatty():
+        # A secret typed at a terminal must not be echoed onto the screen.
+        return getpass.getpass("client secret: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _variable_name(name: str, flag: str) -> str:
+    # A value that is not a variable name may be the secret itself, given
+    # where its name belongs: never repeat it.
+    if not env_var_name(name):
+        raise ConfigError(f"the variable named by {flag} is not a valid environment variable name")
+    return name
+
+
 def _key_password(args: argparse.Namespace) -> str | None:
     if args.key_password_env is None:
         return None
-    password = os.environ.get(args.key_password_env)
+    name = _variable_name(args.key_password_env, "--key-password-env")
+    password = os.environ.get(name)
     if not password:
-        raise ConfigError(f"the environment variable {args.key_password_env} is empty or unset")
+        raise ConfigError(f"the environment variable {name} is empty or unset")
     args.secrets = (password,)
     return password
 
