@@ -11,11 +11,14 @@ import pytest
 
 from tokensources import ClientCredentials, Static, Token, TokenAuth, TokenEndpointError
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
+from tokensources.testing._inprocess import InProcessTransport
 from tokensources.wrappers import reuse
 
 pytestmark = pytest.mark.anyio
 
 STORM = 2000
+# A round trip on a fast network: long enough for concurrent requests to overlap.
+NETWORK_DELAY = 0.005
 
 
 def _source(
@@ -138,42 +141,68 @@ async def test_in_memory_body_is_resent_intact() -> None:
     assert bodies == [b'{"n":1}', b'{"n":1}']
 
 
+class _Network(httpx.AsyncBaseTransport):
+    """The in-process transport plus a network round trip before each request.
+
+    In-process requests never suspend, so without the round trip concurrent
+    requests would be served one after another and never overlap.
+    """
+
+    def __init__(self, server: AuthorizationServer, delay: float) -> None:
+        self._inner = InProcessTransport(app=server)
+        self._delay = delay
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await anyio.sleep(self._delay)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def _storm(api: httpx.AsyncClient) -> list[int]:
+    """Send STORM concurrent requests to /api/private and return their statuses."""
+    statuses: list[int] = []
+
+    async def call() -> None:
+        statuses.append((await api.get("/api/private")).status_code)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(STORM):
+            tg.start_soon(call)
+    return statuses
+
+
 async def test_cold_storm_fetches_one_token() -> None:
     """2 000 concurrent requests on a cold cache cause one token request."""
     server = AuthorizationServer()
-    statuses: list[int] = []
+    # The token request takes a while, so every request arrives during it.
+    server.faults.latency = NETWORK_DELAY
     with anyio.fail_after(60):
-        async with server.client() as http, server.client() as api:
+        async with (
+            server.client() as http,
+            server.client(transport=_Network(server, NETWORK_DELAY)) as api,
+        ):
             api.auth = TokenAuth(reuse(_source(server, http)))
-
-            async def call() -> None:
-                statuses.append((await api.get("/api/private")).status_code)
-
-            async with anyio.create_task_group() as tg:
-                for _ in range(STORM):
-                    tg.start_soon(call)
+            statuses = await _storm(api)
     assert statuses == [200] * STORM
     assert server.counters.token_requests == 1
 
 
 async def test_key_rotation_storm_fetches_one_new_token() -> None:
-    """After a key rotation, 2 000 concurrent 401s cause one new token request."""
+    """After a key rotation, 2 000 concurrent 401s for the old token cause one new token request."""
     server = AuthorizationServer()
-    statuses: list[int] = []
+    server.faults.latency = NETWORK_DELAY
+    transport = _Network(server, NETWORK_DELAY)
     with anyio.fail_after(60):
-        async with server.client() as http, server.client() as api:
+        async with server.client() as http, server.client(transport=transport) as api:
             api.auth = TokenAuth(reuse(_source(server, http)))
             assert (await api.get("/api/private")).status_code == 200
             server.rotate_keys()
-
-            async def call() -> None:
-                statuses.append((await api.get("/api/private")).status_code)
-
-            async with anyio.create_task_group() as tg:
-                for _ in range(STORM):
-                    tg.start_soon(call)
+            statuses = await _storm(api)
     assert statuses == [200] * STORM
-    assert server.counters.api_unauthorized >= 1
+    # Every request went out with the old token before the first 401 came back.
+    assert server.counters.api_unauthorized == STORM
     assert server.counters.token_requests == 2
 
 

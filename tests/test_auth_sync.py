@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import anyio
+import anyio.from_thread
 import anyio.to_thread
 import httpx
 import pytest
@@ -17,6 +20,9 @@ from tokensources.wrappers import Reuse, reuse
 
 THREADS = 50
 TASKS = 50
+SLOW_TOKEN_ENDPOINT = 0.5
+# Far below SLOW_TOKEN_ENDPOINT and far above a tick on a busy machine.
+MAX_TICK_GAP = 0.25
 
 
 def _source(token_url: str) -> Reuse:
@@ -148,6 +154,24 @@ def test_source_outlives_the_loop_it_first_lived_on(
     assert server.counters.token_requests == 2
 
 
+async def _heartbeat(gaps: list[float], stop: threading.Event) -> None:
+    """Tick every few milliseconds until ``stop``, recording the time between ticks."""
+    last = time.monotonic()
+    while not stop.is_set():
+        await anyio.sleep(0.01)
+        now = time.monotonic()
+        gaps.append(now - last)
+        last = now
+
+
+async def _get(api: httpx.AsyncClient, statuses: list[int]) -> None:
+    statuses.append((await api.get("/api/private")).status_code)
+
+
+def _status(api: httpx.Client) -> int:
+    return api.get("/api/private").status_code
+
+
 def _portal_threads() -> int:
     return sum(t.name == "tokensources-portal" and t.is_alive() for t in threading.enumerate())
 
@@ -199,6 +223,90 @@ class TestMixed:
         assert statuses == [200] * (2 * TASKS + 1)
         assert server.counters.token_requests == 1
 
+    async def test_no_event_loop_waits_for_token_io(self, anyio_backend: str) -> None:
+        """During a slow refresh, the home loop and another calling loop keep ticking."""
+        server = AuthorizationServer()
+        statuses: list[int] = []
+        home_gaps: list[float] = []
+        other_gaps: list[float] = []
+        stop = threading.Event()
+        with anyio.fail_after(30):
+            async with server.serve() as base:
+                source = _source(server.token_endpoint)
+                auth = TokenAuth(source)
+                async with source, httpx.AsyncClient(base_url=base, auth=auth) as aapi:
+                    assert (await aapi.get("/api/private")).status_code == 200  # home is here
+                    cached = source.peek()
+                    assert cached is not None
+                    source.invalidate(cached)
+                    server.faults.latency = SLOW_TOKEN_ENDPOINT
+
+                    async def other_loop() -> None:
+                        done = threading.Event()
+                        async with (
+                            httpx.AsyncClient(base_url=base, auth=auth) as other,
+                            anyio.create_task_group() as tg,
+                        ):
+                            tg.start_soon(_heartbeat, other_gaps, done)
+                            async with anyio.create_task_group() as requests:
+                                for _ in range(TASKS):
+                                    requests.start_soon(_get, other, statuses)
+                            done.set()
+
+                    with httpx.Client(base_url=base, auth=auth, timeout=10) as sapi:
+                        async with anyio.create_task_group() as tg:
+                            tg.start_soon(_heartbeat, home_gaps, stop)
+                            async with anyio.create_task_group() as callers:
+                                # Plain threads, as a WSGI server's: anyio's worker
+                                # threads are capped (40) and the refresh needs one.
+                                def sync_callers() -> None:
+                                    statuses.extend(_in_threads(THREADS, partial(_status, sapi)))
+
+                                callers.start_soon(anyio.to_thread.run_sync, sync_callers)
+                                in_other_loop = partial(
+                                    anyio.run, other_loop, backend=anyio_backend
+                                )
+                                callers.start_soon(anyio.to_thread.run_sync, in_other_loop)
+                            stop.set()
+                auth.close()
+        assert statuses == [200] * (THREADS + TASKS)
+        assert server.counters.token_requests == 2
+        # The refresh alone took SLOW_TOKEN_ENDPOINT; no loop stalled for it.
+        assert home_gaps
+        assert other_gaps
+        assert max(home_gaps) < MAX_TICK_GAP
+        assert max(other_gaps) < MAX_TICK_GAP
+
+    async def test_fresh_token_does_not_wait_for_a_busy_home_loop(self) -> None:
+        """With a fresh cached token, requests off the home loop never wait for that loop."""
+        transport = httpx.MockTransport(lambda request: httpx.Response(200))
+        source = reuse(Static("t0k3n"))
+        auth = TokenAuth(source)
+        blocking, released = threading.Event(), threading.Event()
+
+        async def first_request() -> None:
+            async with httpx.AsyncClient(auth=auth, transport=transport) as api:
+                assert (await api.get("https://api.example/")).status_code == 200
+
+        async def block_the_loop() -> None:
+            blocking.set()
+            released.wait(30)  # the home loop is stuck in blocking work
+
+        with anyio.from_thread.start_blocking_portal() as home:
+            home.call(first_request)  # the portal's loop is now the source's home
+            home.start_task_soon(block_the_loop)
+            try:
+                assert await anyio.to_thread.run_sync(blocking.wait, 10)
+                with anyio.fail_after(5):
+                    async with httpx.AsyncClient(auth=auth, transport=transport) as aapi:
+                        assert (await aapi.get("https://api.example/")).status_code == 200
+                    with httpx.Client(auth=auth, transport=transport) as sapi:
+                        response = await anyio.to_thread.run_sync(sapi.get, "https://api.example/")
+                        assert response.status_code == 200
+            finally:
+                released.set()
+        auth.close()
+
     async def test_sync_client_inside_the_home_loop_is_refused(self) -> None:
         """A sync request on the thread of the loop the source lives on raises, not deadlocks."""
         transport = httpx.MockTransport(lambda request: httpx.Response(200))
@@ -208,3 +316,45 @@ class TestMixed:
                 assert (await aapi.get("https://api.example/")).status_code == 200
             with httpx.Client(auth=auth, transport=transport) as sapi, pytest.raises(RuntimeError):
                 sapi.get("https://api.example/")  # noqa: ASYNC212 - the misuse under test
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_sync_request_survives_the_end_of_the_home_loop(
+    served: tuple[AuthorizationServer, str], backend: str
+) -> None:
+    """A sync request whose refresh was running on a home loop that ended gets its token."""
+    server, base = served
+    source = _source(server.token_endpoint)
+    outcome: list[object] = []
+
+    def sync_request() -> None:
+        with httpx.Client(base_url=base, auth=auth, timeout=10) as api:
+            try:
+                outcome.append(api.get("/api/private").status_code)
+            except BaseException as exc:
+                outcome.append(exc)
+
+    thread = threading.Thread(target=sync_request)
+
+    async def home() -> None:
+        async with httpx.AsyncClient(base_url=base, auth=auth) as api:
+            assert (await api.get("/api/private")).status_code == 200  # this loop is home
+        cached = source.peek()
+        assert cached is not None
+        source.invalidate(cached)
+        server.faults.latency = 1.0
+        thread.start()
+        with anyio.fail_after(10):
+            # The counter belongs to the server's thread: nothing to wait on but it.
+            while server.counters.token_requests < 2:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        server.faults.latency = 0
+        # The thread's refresh is under way on this loop, which now ends.
+
+    # The source's own connections were opened by the ended loop's backend.
+    with TokenAuth(source, portal_backend=backend) as auth:
+        anyio.run(home, backend=backend)
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert outcome == [200]
+    assert server.counters.token_requests == 3

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from functools import partial
 from types import TracebackType
 
@@ -12,6 +12,7 @@ import httpx
 from ._portal import acquire_bridge, release_bridge
 from ._source import TokenSource
 from ._token import Token
+from .wrappers._reuse import Reuse
 
 __all__ = ["TokenAuth"]
 
@@ -50,8 +51,16 @@ class TokenAuth(httpx.Auth):
     ``httpx`` logs or in exception messages (``httpx`` masks the
     ``Authorization`` header as ``[secure]`` in ``repr``).
 
-    ``close()`` (or ``with TokenAuth(...) as auth:``) stops the private loop
-    if one was started; a ``TokenAuth`` never closes its source.
+    ``close()`` (or ``with TokenAuth(...) as auth:``) lets go of the
+    source's bridge. When the last ``TokenAuth`` of a source closes (or is
+    garbage-collected) and the source lives on the private loop, the
+    source's ``aclose()`` is awaited on that loop, then the loop stops. A
+    source living on your own event loop is never closed by a ``TokenAuth``.
+
+    With a ``reuse()`` cache as the source, a request from another thread
+    or another event loop than the source's home takes a fresh cached token
+    directly (``Reuse.fresh()``), without waiting for the home loop; only
+    a refresh goes through the bridge.
 
     Args:
         source: where tokens come from; usually a ``reuse()`` cache.
@@ -62,6 +71,10 @@ class TokenAuth(httpx.Auth):
 
     def __init__(self, source: TokenSource, *, portal_backend: str = "asyncio") -> None:
         self._source = source
+        # Thread-safe and lock-free: lets callers off the home loop skip the hop.
+        self._fresh: Callable[[], Token | None] = (
+            source.fresh if isinstance(source, Reuse) else _nothing_fresh
+        )
         self._bridge = acquire_bridge(source, portal_backend=portal_backend)
         # The bridge is shared per source; a forgotten TokenAuth still lets go.
         self._release = weakref.finalize(self, release_bridge, source)
@@ -85,7 +98,8 @@ class TokenAuth(httpx.Auth):
         if self._bridge.at_home():
             token = await self._source.token()  # the hot path: no extra frame
         else:
-            token = await self._bridge.acall(self._source.token)
+            fresh = self._fresh()
+            token = fresh if fresh is not None else await self._bridge.acall(self._source.token)
         request.headers["Authorization"] = token.authorization
         response = yield request
         if response.status_code != _UNAUTHORIZED:
@@ -108,7 +122,11 @@ class TokenAuth(httpx.Auth):
         """
         # Decided before sending: a transport may buffer the body while sending it.
         replayable = _replayable(request)
-        token = self._bridge.call(self._source.token)
+        # On the home loop's thread (it would deadlock) and after close(),
+        # call() refuses even while the token is fresh: misuse shows at once.
+        bridge = self._bridge
+        fresh = None if bridge.closed or bridge.at_home() else self._fresh()
+        token = fresh if fresh is not None else bridge.call(self._source.token)
         request.headers["Authorization"] = token.authorization
         response = yield request
         if response.status_code != _UNAUTHORIZED:
@@ -144,6 +162,10 @@ class TokenAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return f"TokenAuth({self._source!r})"
+
+
+def _nothing_fresh() -> Token | None:
+    return None
 
 
 def _replayable(request: httpx.Request) -> bool:

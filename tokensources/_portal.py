@@ -21,9 +21,13 @@ threads alike: the single flight of the cache holds across both worlds.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import enum
 import queue
+import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -34,6 +38,7 @@ import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 
+from ._errors import TokenRequestError
 from ._log import logger
 from ._source import aclose_source
 
@@ -43,6 +48,7 @@ T = TypeVar("T")
 
 _START_TIMEOUT = 30.0
 _STOP_TIMEOUT = 5.0
+_POLL_INTERVAL = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +136,11 @@ class LoopBridge:
         self._portal_backend = portal_backend
         self._closed = False
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called (the sync path is then unavailable)."""
+        return self._closed
+
     def at_home(self) -> bool:
         """Whether this thread runs the home loop (an async caller may then call directly)."""
         home = self._home
@@ -149,10 +160,16 @@ class LoopBridge:
                 home = self._claim_current_loop()
             if home.thread == threading.get_ident():
                 return await func()
+            abandoned = threading.Event()
             try:
-                return await anyio.to_thread.run_sync(_run_at, home, func, abandon_on_cancel=True)
+                return await anyio.to_thread.run_sync(
+                    _run_at, home, func, abandoned, abandon_on_cancel=True
+                )
             except _HomeGoneError:
                 self._forget(home)
+            except BaseException:
+                abandoned.set()  # cancelled: the worker thread need not wait on
+                raise
 
     def call(self, func: Callable[[], Awaitable[T]]) -> T:
         """Run ``func()`` on the home loop and block this thread until it is done.
@@ -247,15 +264,63 @@ def release_bridge(source: object) -> None:
     bridge.close()
 
 
-def _run_at(home: _Home, func: Callable[[], Awaitable[T]]) -> T:
-    """Run ``func()`` on ``home``'s loop from this (non-loop) thread."""
+def _run_at(
+    home: _Home, func: Callable[[], Awaitable[T]], abandoned: threading.Event | None = None
+) -> T:
+    """Run ``func()`` on ``home``'s loop from this (non-loop) thread.
+
+    ``abandoned`` is set when the caller waiting for this thread has gone.
+    """
     if not _alive(home):
         raise _HomeGoneError
 
-    async def call() -> T:
-        return await func()
+    async def call() -> T | _Cancelled:
+        try:
+            return await func()
+        except anyio.get_cancelled_exc_class():
+            # Ended here rather than raised, so the loop does not log it as
+            # an error; this thread decides what it means.
+            return _CANCELLED
 
     try:
-        return anyio.from_thread.run(call, token=home.token)
+        result = anyio.from_thread.run(call, token=home.token)
     except anyio.RunFinishedError:
         raise _HomeGoneError from None
+    except BaseException as exc:
+        if not _is_cancellation(exc):  # e.g. cancelled before it started
+            raise
+        result = _CANCELLED
+    if not isinstance(result, _Cancelled):
+        return result
+    # A plain thread cannot itself be cancelled: the home loop cancelled the
+    # call, as it does when it ends (asyncio.run() cancels the tasks left
+    # over, trio cancels its system tasks).
+    if _ends(home, abandoned or threading.Event()):
+        raise _HomeGoneError
+    raise TokenRequestError(
+        "the token call was cancelled by the event loop the token source lives on"
+    )
+
+
+class _Cancelled(enum.Enum):
+    CANCELLED = enum.auto()
+
+
+_CANCELLED = _Cancelled.CANCELLED
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    """Whether ``exc`` is how an event loop reports a cancelled call to a thread."""
+    if isinstance(exc, (asyncio.CancelledError, concurrent.futures.CancelledError)):
+        return True
+    trio = sys.modules.get("trio")  # only a trio home raises trio's own
+    return trio is not None and isinstance(exc, trio.Cancelled)
+
+
+def _ends(home: _Home, abandoned: threading.Event) -> bool:
+    """Whether ``home``'s loop stops within a few seconds (it is shutting down)."""
+    deadline = time.monotonic() + _STOP_TIMEOUT
+    while _alive(home):
+        if time.monotonic() >= deadline or abandoned.wait(_POLL_INTERVAL):
+            return False
+    return True

@@ -20,9 +20,11 @@ from tokensources import (
     ConfigError,
     TokenEndpointError,
     TokenRequestError,
+    TokenSourceError,
 )
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
 from tokensources.wrappers import retry
+from tokensources.wrappers._retry import failure_observer
 
 pytestmark = pytest.mark.anyio
 
@@ -178,12 +180,22 @@ async def test_backoff_is_full_jitter(
         assert delay == expected.uniform(0.0, ceiling)
 
 
+# RFC 6749 §5.2 (and RFC 6749 §4.1.2.1 access_denied): errors no retry can fix.
+DEFINITIVE = (
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "access_denied",
+)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     status=st.integers(min_value=400, max_value=599),
-    error=st.sampled_from(
-        [None, "invalid_client", "invalid_grant", "invalid_scope", "temporarily_unavailable"]
-    ),
+    error=st.sampled_from([None, "temporarily_unavailable", "server_error", *DEFINITIVE]),
 )
 async def test_an_endpoint_error_is_retried_exactly_when_transient(
     status: int, error: str | None
@@ -202,9 +214,7 @@ async def test_an_endpoint_error_is_retried_exactly_when_transient(
                 await wrapper.token()
     assert source.calls == (2 if failure.transient else 1)
     retried = status in (408, 425, 429) or status >= 500
-    assert failure.transient == (
-        retried and error not in ("invalid_client", "invalid_grant", "invalid_scope")
-    )
+    assert failure.transient == (retried and error not in DEFINITIVE)
 
 
 async def test_retry_after_seconds_is_a_floor(
@@ -216,6 +226,49 @@ async def test_retry_after_seconds_is_a_floor(
     with anyio.fail_after(10):
         await source.token()
     assert sleeper.delays == [7.0]
+
+
+async def test_each_failed_attempt_is_reported_before_its_wait(
+    server: AuthorizationServer, credentials: ClientCredentials, sleeper: Sleeper
+) -> None:
+    """The failure observer set by a caller sees every failed attempt, each before its wait."""
+    server.faults.fail_next(2, 429, retry_after=7)
+    seen: list[tuple[int | None, int]] = []
+
+    def observe(error: TokenSourceError) -> None:
+        seen.append((getattr(error, "retry_after", None), len(sleeper.delays)))
+
+    source = retry(credentials, sleep=sleeper, clock=sleeper.clock)
+    reset = failure_observer.set(observe)
+    try:
+        with anyio.fail_after(10):
+            await source.token()
+    finally:
+        failure_observer.reset(reset)
+    assert seen == [(7, 0), (7, 1)]
+    with anyio.fail_after(10):
+        server.faults.fail_next(1, 429, retry_after=7)
+        await source.token()  # outside the observer's context: nothing more is reported
+    assert len(seen) == 2
+
+
+async def test_a_raising_observer_does_not_stop_retrying(
+    server: AuthorizationServer, credentials: ClientCredentials, sleeper: Sleeper
+) -> None:
+    """An observer that raises is ignored: the retry still happens and succeeds."""
+    server.faults.fail_next(1, 503)
+
+    def observe(error: TokenSourceError) -> None:
+        raise RuntimeError("observer bug")
+
+    source = retry(credentials, sleep=sleeper, clock=sleeper.clock)
+    reset = failure_observer.set(observe)
+    try:
+        with anyio.fail_after(10):
+            await source.token()
+    finally:
+        failure_observer.reset(reset)
+    assert server.counters.token_requests == 2
 
 
 async def test_retry_after_http_date_is_honoured(

@@ -280,3 +280,51 @@ def test_a_cache_can_serve_successive_event_loops(clock: FakeClock) -> None:
 
 async def _append(seen: list[Token], cache: Reuse) -> None:
     seen.append(await cache.token())
+
+
+async def test_reuse_without_settings_keeps_a_cache_with_any_settings(
+    server: AuthorizationServer, credentials: ClientCredentials, clock: FakeClock
+) -> None:
+    """reuse() without settings returns a cache built with a hook and other settings unchanged."""
+    tokens: list[Token] = []
+    app_cache = reuse(credentials, skew=5, clock=clock, on_token=tokens.append)
+    assert reuse(app_cache) is app_cache
+    assert reuse(app_cache, skew=5) is app_cache  # the same setting, given again
+    other = reuse(app_cache, skew=7)
+    assert other is not app_cache
+    assert other.source is credentials
+    server.faults.latency = 0.001  # keep the request in flight while the callers arrive
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for index in range(20):
+                tg.start_soon((reuse(app_cache) if index % 2 else app_cache).token)
+    assert server.counters.token_requests == 1
+    assert len(tokens) == 1
+
+
+async def test_fresh_answers_only_while_the_hot_path_would(
+    scripted: ScriptedSource, clock: FakeClock
+) -> None:
+    """fresh() is the cached token before its refresh point, else None, and never fetches."""
+    cache = reuse(scripted, clock=clock)
+    assert cache.fresh() is None
+    with anyio.fail_after(10):
+        token = await cache.token()
+    assert cache.fresh() is token
+    assert token.expires_at is not None
+    clock.advance(token.expires_at - clock())  # past its refresh point
+    assert cache.fresh() is None
+    assert scripted.calls == 1
+    with_hook = reuse(scripted, clock=clock, on_event=lambda event: None)
+    with anyio.fail_after(10):
+        await with_hook.token()
+    assert with_hook.fresh() is None  # token() reports every hit; fresh() never does
+
+
+async def test_fresh_is_none_after_invalidate(scripted: ScriptedSource, clock: FakeClock) -> None:
+    """An invalidated token is no longer fresh."""
+    cache = reuse(scripted, clock=clock)
+    with anyio.fail_after(10):
+        token = await cache.token()
+    cache.invalidate(token)
+    assert cache.fresh() is None

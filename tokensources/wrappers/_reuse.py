@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import math
 import time
+from typing import TypeVar
 
 from .._closing import AsyncClosing
 from .._log import logger
@@ -16,62 +18,87 @@ from ._round import Round
 __all__ = ["Reuse", "reuse"]
 
 _NEVER = -math.inf
+T = TypeVar("T")
+
+
+class _Unset(enum.Enum):
+    """The default of ``reuse()``'s settings: "not given"."""
+
+    UNSET = enum.auto()
+
+
+_UNSET = _Unset.UNSET
+_DEFAULTS = Settings(10.0, None, 1.0, time.time, None, None)
 
 
 def reuse(
     source: TokenSource,
     *,
-    skew: float = 10.0,
-    max_age: float | None = None,
-    failure_backoff: float = 1.0,
-    clock: Clock = time.time,
-    on_event: EventHook | None = None,
-    on_token: TokenCallback | None = None,
+    skew: float | _Unset = _UNSET,
+    max_age: float | _Unset | None = _UNSET,
+    failure_backoff: float | _Unset = _UNSET,
+    clock: Clock | _Unset = _UNSET,
+    on_event: EventHook | _Unset | None = _UNSET,
+    on_token: TokenCallback | _Unset | None = _UNSET,
 ) -> Reuse:
     """Cache the tokens of ``source``: one inner call per refresh, however many callers.
 
     See ``Reuse`` for the guarantees. Wrapping is idempotent: if ``source``
-    is already a ``Reuse`` with the same settings it is returned unchanged;
-    with different settings, a new cache is built over *its* inner source,
-    so caches never nest.
+    is already a ``Reuse``, it is returned unchanged unless a setting given
+    here differs from its own; then a new cache is built over *its* inner
+    source (so caches never nest), with the settings given here and the
+    existing cache's settings for the others.
 
     Args:
         source: the token source to cache.
         skew: seconds before ``expires_at`` at which a token stops being
             handed out (clock skew and request latency). Clamped to a tenth
-            of the token's lifetime, so short tokens stay usable.
+            of the token's lifetime, so short tokens stay usable. Default 10.
         max_age: if set, no token is kept longer than this many seconds
             after it arrived, whatever its expiry. Tokens without a known
-            expiry are otherwise kept until ``invalidate()``.
+            expiry are otherwise kept until ``invalidate()``. Default None.
         failure_backoff: seconds to wait after a failed refresh in the soft
             window before trying again; doubles with each consecutive
             failure up to 30 seconds (or ``failure_backoff`` if larger), with
-            a random jitter of up to half the delay.
-        clock: wall-clock time in epoch seconds.
+            a random jitter of up to half the delay. Default 1.
+        clock: wall-clock time in epoch seconds. Default ``time.time``.
         on_event: called with a ``TokenEvent`` for ``refresh_started``,
             ``refresh_succeeded``, ``refresh_failed``, ``cache_miss`` (a
             caller found no usable token and waits) and ``cache_hit``. With
             a hook, every call is reported, so fresh calls take a slightly
             longer (still lock-free, I/O-free) path than without one.
-        on_token: called once with every new token.
+            Default None.
+        on_token: called once with every new token. Default None.
 
     Raises:
         ConfigError: a setting is out of range.
     """
-    settings = Settings(skew, max_age, failure_backoff, clock, on_event, on_token)
+    base = source._settings if isinstance(source, Reuse) else _DEFAULTS
+    settings = Settings(
+        _given(skew, base.skew),
+        _given(max_age, base.max_age),
+        _given(failure_backoff, base.failure_backoff),
+        _given(clock, base.clock),
+        _given(on_event, base.on_event),
+        _given(on_token, base.on_token),
+    ).check()
     if isinstance(source, Reuse):
-        if source._settings == settings:
+        if settings == source._settings:
             return source
         source = source.source
     return Reuse(
         source,
-        skew=skew,
-        max_age=max_age,
-        failure_backoff=failure_backoff,
-        clock=clock,
-        on_event=on_event,
-        on_token=on_token,
+        skew=settings.skew,
+        max_age=settings.max_age,
+        failure_backoff=settings.failure_backoff,
+        clock=settings.clock,
+        on_event=settings.on_event,
+        on_token=settings.on_token,
     )
+
+
+def _given(value: T | _Unset, default: T) -> T:
+    return default if isinstance(value, _Unset) else value
 
 
 class Reuse(AsyncClosing):
@@ -100,7 +127,8 @@ class Reuse(AsyncClosing):
        inner call; one of the waiting callers starts a new one, so nobody is
        left hanging and the cache stays as it was.
     6. ``invalidate(token)`` drops the cached token only if it is that token.
-    7. ``reuse(reuse(source))`` is one cache.
+    7. ``reuse(reuse(source))`` is one cache: ``reuse()`` without settings
+       returns a ``Reuse`` unchanged, whatever its settings.
 
     A ``Reuse`` holds no event-loop object between refreshes, so it may be
     used from successive event loops, but from one event loop at a time.
@@ -172,6 +200,24 @@ class Reuse(AsyncClosing):
         Never calls the inner source.
         """
         return self._token
+
+    def fresh(self) -> Token | None:
+        """The cached token if ``token()`` would return it at once right now, else None.
+
+        None when nothing is cached, when the token is due for refresh, and
+        when an ``on_event`` hook is set (``token()`` then reports every hit,
+        which this method never does). Never calls the inner source, never
+        reports an event.
+
+        Thread safety: unlike the rest of ``Reuse``, safe to call from any
+        thread while the cache is in use on its event loop. It takes no lock:
+        the token is stored before its refresh deadline and read after it,
+        so a new deadline is never paired with an older token.
+        """
+        until = self._hot_until
+        if self._clock() < until:
+            return self._hot_token  # read after its deadline, see above
+        return None
 
     async def token(self) -> Token:
         """Return the cached token, refreshing it first if it is due.
@@ -248,6 +294,7 @@ class Reuse(AsyncClosing):
     def _end_succeeded(self, round_: Round, token: Token) -> None:
         now = self._clock()
         self._refresh_at, self._usable_until = deadlines(token, now, self._settings)
+        # fresh() reads from other threads: the token goes in before its deadline.
         self._token = self._hot_token = token
         if self._hooks.on_event is None:
             self._hot_until = self._refresh_at
