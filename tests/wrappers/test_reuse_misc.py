@@ -1,4 +1,4 @@
-"""Guarantees 6 and 7 and the rest of reuse(): invalidate, idempotence, expiry rules, hooks."""
+"""Guarantees 6 and 7 and the rest of reuse(): invalidate, refresh, idempotence, expiry, hooks."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tests.clock import FakeClock
 from tests.wrappers.conftest import EventLog, ScriptedSource
 from tokensources import ClientCredentials, ConfigError, Token, TokenEvent
 from tokensources.testing import AuthorizationServer
-from tokensources.wrappers import Reuse, reuse
+from tokensources.wrappers import Reuse, buffer, reuse
 
 pytestmark = pytest.mark.anyio
 
@@ -328,3 +328,102 @@ async def test_fresh_is_none_after_invalidate(scripted: ScriptedSource, clock: F
         token = await cache.token()
     cache.invalidate(token)
     assert cache.fresh() is None
+
+
+async def test_refresh_replaces_a_fresh_token(scripted: ScriptedSource, clock: FakeClock) -> None:
+    """refresh() calls the inner source even while the cached token is fresh, and caches it."""
+    cache = reuse(scripted, clock=clock)
+    with anyio.fail_after(10):
+        first = await cache.token()
+        second = await cache.refresh()
+        assert await cache.token() is second
+    assert (first.access_token, second.access_token) == ("token-1", "token-2")
+    assert scripted.calls == 2
+
+
+async def test_refresh_joins_the_refresh_under_way_while_others_keep_the_cached_token(
+    scripted: ScriptedSource, clock: FakeClock
+) -> None:
+    """Concurrent refresh() calls share one inner call; token() meanwhile returns the cached one."""
+    cache = reuse(buffer(scripted, 600, jitter=0, clock=clock), clock=clock)
+    results: list[Token] = []
+    with anyio.fail_after(10):
+        cached = await cache.token()
+        scripted.hold()
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(_refresh_into, results, cache)
+            await anyio.wait_all_tasks_blocked()
+            assert scripted.calls == 2  # one refresh for the three callers
+            assert await cache.token() is cached
+            clock.advance(3300)  # in the soft window too, nobody waits for it
+            assert await cache.token() is cached
+            assert results == []
+            scripted.release()
+    assert [token.access_token for token in results] == ["token-2"] * 3
+    assert cache.peek() is results[0]
+    assert scripted.calls == 2
+
+
+async def test_a_failed_refresh_raises_and_keeps_the_cached_token(
+    scripted: ScriptedSource, clock: FakeClock
+) -> None:
+    """A failed refresh() raises its error to every joiner; the cached token stays and is served."""
+    cache = reuse(scripted, clock=clock)
+    boom = RuntimeError("the endpoint is down")
+    errors: list[BaseException] = []
+
+    async def refresh() -> None:
+        try:
+            await cache.refresh()
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    with anyio.fail_after(10):
+        cached = await cache.token()
+        scripted.errors.append(boom)
+        scripted.hold()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(refresh)
+            tg.start_soon(refresh)
+            await anyio.wait_all_tasks_blocked()
+            scripted.release()
+        assert errors == [boom, boom]
+        assert cache.peek() is cached
+        assert await cache.token() is cached
+    assert scripted.calls == 2
+
+
+async def test_cancelling_the_refresher_does_not_hang_the_joiners(
+    scripted: ScriptedSource, clock: FakeClock
+) -> None:
+    """When the caller running refresh() is cancelled, a joiner starts a new refresh and gets it."""
+    cache = reuse(scripted, clock=clock)
+    results: list[Token] = []
+    scopes: list[anyio.CancelScope] = []
+
+    async def cancelled_refresher() -> None:
+        with anyio.CancelScope() as scope:
+            scopes.append(scope)
+            await cache.refresh()
+
+    with anyio.fail_after(10):
+        cached = await cache.token()
+        scripted.hold()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(cancelled_refresher)
+            await anyio.wait_all_tasks_blocked()
+            tg.start_soon(_refresh_into, results, cache)
+            await anyio.wait_all_tasks_blocked()
+            assert scripted.calls == 2  # the joiner waits for the refresher's call
+            scopes[0].cancel()
+            await anyio.wait_all_tasks_blocked()
+            assert scripted.calls == 3  # the joiner took over
+            assert await cache.token() is cached
+            scripted.release()
+    assert [token.access_token for token in results] == ["token-3"]
+    assert cache.peek() is results[0]
+
+
+async def _refresh_into(results: list[Token], cache: Reuse) -> None:
+    results.append(await cache.refresh())

@@ -14,7 +14,6 @@ import httpx
 from .._errors import ConfigError
 from .._source import Clock
 from ..verify import JWTVerifier
-from ._api import verify_access_token
 from ._asgi import Receive, Request, Scope, Send
 from ._client_auth import ClientAuthenticator, RegisteredClient, load_jwks
 from ._counters import Counters
@@ -210,17 +209,15 @@ class AuthorizationServer:
     def verify_access_token(self, token: str) -> dict[str, Any]:
         """Verify a token as ``/api/private`` does and return its claims.
 
+        The same ``JWTVerifier`` checks both (without the scope check):
+        the signature against the current keys, ``iss``, ``aud``, ``sub``
+        present, and ``exp``, ``nbf``, ``iat`` by the server's clock.
+
         Raises:
             InvalidTokenError: bad signature, unknown key, wrong ``iss`` or
-                ``aud``, or expired by the server's clock.
+                ``aud``, no ``sub``, or expired by the server's clock.
         """
-        return verify_access_token(
-            token,
-            self._keys.public_key,
-            issuer=self.issuer,
-            audience=self.audience,
-            now=self.clock(),
-        )
+        return dict(self._api_verifier()._verify_now(token))
 
     def client(self, **kwargs: Any) -> httpx.AsyncClient:
         """An ``httpx.AsyncClient`` that talks to this server in-process.

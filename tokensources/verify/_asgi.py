@@ -12,7 +12,7 @@ from typing import Any
 from .._errors import ConfigError, TokenSourceError
 from .._log import logger
 from ._bearer import bearer_token, challenge, check_realm
-from ._claims import Claims
+from ._claims import Claims, scope_list
 from ._verifier import JWTVerifier
 
 __all__ = ["CLAIMS_KEY", "ASGIApp", "BearerAuth", "authenticate", "claims_from"]
@@ -39,14 +39,15 @@ def _authorization(scope: Mapping[str, Any]) -> list[str]:
 
 
 async def authenticate(
-    verifier: JWTVerifier, request: object, *, scopes: Iterable[str] = ()
+    verifier: JWTVerifier, request: object, *, scopes: Iterable[str] | str = ()
 ) -> Claims:
     """Verify the bearer token of an ASGI request and return its claims.
 
     For framework dependencies (a FastAPI ``Depends``): ``request`` is the
     ASGI scope or any object with a ``.scope`` (a Starlette/FastAPI
     ``Request``). Only the ``Authorization`` header is read (RFC 6750
-    §2.1); tokens in the query string are ignored.
+    §2.1); tokens in the query string are ignored. ``scopes`` is an
+    iterable of scopes or one space-separated string.
 
     Concurrency and cancellation: as ``JWTVerifier.verify``.
 
@@ -55,6 +56,7 @@ async def authenticate(
             (``challenge()`` gives the answer to send).
         InsufficientScopeError: a scope in ``scopes`` is missing.
         TokenSourceError: the issuer's keys are unavailable.
+        ConfigError: a scope in ``scopes`` is empty or not a string.
     """
     scope = getattr(request, "scope", request)
     if not isinstance(scope, Mapping):
@@ -99,13 +101,15 @@ class BearerAuth:
     Args:
         app: the ASGI application to protect.
         verifier: the ``JWTVerifier`` to check tokens with.
-        scopes: scopes every protected request must carry.
+        scopes: scopes every protected request must carry: an iterable of
+            scopes, or one space-separated string.
         paths: path prefixes to protect, matched on whole segments
             (``"/api"`` covers ``/api`` and ``/api/x``, not ``/apix``).
         realm: the ``realm`` named in challenges.
 
     Raises:
-        ConfigError: a path does not start with ``/`` or the realm is unusable.
+        ConfigError: a path does not start with ``/``, a scope is empty or
+            not a string, or the realm is unusable.
     """
 
     def __init__(
@@ -113,13 +117,13 @@ class BearerAuth:
         app: ASGIApp,
         verifier: JWTVerifier,
         *,
-        scopes: Iterable[str] = (),
+        scopes: Iterable[str] | str = (),
         paths: Iterable[str] | None = None,
         realm: str | None = None,
     ) -> None:
         self.app = app
         self._verifier = verifier
-        self._scopes = tuple(scopes)
+        self._scopes = scope_list(scopes)
         self._realm = check_realm(realm)
         self._paths = None if paths is None else tuple(_prefix(path) for path in paths)
 

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from .._errors import ConfigError, InsufficientScopeError, InvalidTokenError, TokenSourceError
+from ._claims import scope_list
 
 __all__ = ["Challenge", "bearer_token", "challenge", "check_realm"]
 
@@ -116,7 +117,7 @@ def check_realm(realm: str | None) -> str | None:
 
 
 def challenge(
-    error: TokenSourceError, *, realm: str | None = None, scopes: Iterable[str] = ()
+    error: TokenSourceError, *, realm: str | None = None, scopes: Iterable[str] | str = ()
 ) -> Challenge:
     """The RFC 6750 answer for ``error`` raised by ``bearer_token`` or verification.
 
@@ -126,11 +127,15 @@ def challenge(
             other ``TokenSourceError`` (keys unavailable) gives 503.
         realm: the protection space to name in the challenge.
         scopes: the scopes the resource requires, for the ``scope``
-            attribute of a 403 (defaults to the missing ones).
+            attribute of a 403 (defaults to the missing ones): an iterable
+            of scopes, or one space-separated string.
+
+    Raises:
+        ConfigError: ``realm`` is unusable, or a scope is empty or not a string.
     """
     params = [f'realm="{check_realm(realm)}"'] if realm else []
     if isinstance(error, InsufficientScopeError):
-        needed = " ".join(dict.fromkeys(scopes)) or " ".join(error.missing)
+        needed = " ".join(scope_list(scopes)) or " ".join(error.missing)
         params += ['error="insufficient_scope"', f'scope="{needed}"']
         return _answer(403, params, "insufficient_scope", "The token lacks a required scope.")
     if isinstance(error, MissingTokenError):

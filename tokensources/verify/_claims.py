@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from .._errors import InsufficientScopeError
+from .._errors import ConfigError, InsufficientScopeError
 
-__all__ = ["Claims", "require_scopes", "scopes_of"]
+__all__ = ["Claims", "require_scopes", "scope_list", "scopes_of"]
+
+
+def scope_list(scopes: Iterable[str] | str) -> tuple[str, ...]:
+    """Required scopes as a tuple of distinct scope tokens, in the order given.
+
+    A string is a space-separated list, as in the ``scope`` parameter
+    (RFC 6749 §3.3): ``"read:messages write:messages"`` is two scopes, and
+    ``"read:messages"`` one (never its characters). Any other iterable
+    holds one scope per item; an item may itself be space-separated.
+
+    Raises:
+        ConfigError: an item is not a string, or is empty.
+    """
+    items = [scopes] if isinstance(scopes, str) else scopes
+    result: dict[str, None] = {}
+    for item in items:
+        if not isinstance(item, str) or not item.split():
+            raise ConfigError(f"each scope must be a non-empty string, got {item!r}")
+        result.update(dict.fromkeys(item.split()))
+    return tuple(result)
 
 
 def scopes_of(claims: Mapping[str, Any]) -> frozenset[str]:
@@ -71,14 +91,17 @@ def require_scopes(claims: Mapping[str, Any], *scopes: str) -> None:
 
     Scopes are compared as whole, case-sensitive words (RFC 6749 §3.3), so
     ``read:messages`` is not granted by ``read:messages:all`` or
-    ``READ:MESSAGES``. Requiring no scope always passes.
+    ``READ:MESSAGES``. An argument may hold several space-separated scopes
+    (``"read:messages write:messages"``), as everywhere scopes are given.
+    Requiring no scope always passes.
 
     Raises:
         InsufficientScopeError: at least one scope is missing; ``missing``
             lists them in the order they were required.
+        ConfigError: a scope is empty or not a string.
     """
     granted = claims.scopes if isinstance(claims, Claims) else scopes_of(claims)
-    missing = tuple(scope for scope in dict.fromkeys(scopes) if scope not in granted)
+    missing = tuple(scope for scope in scope_list(scopes) if scope not in granted)
     if missing:
         raise InsufficientScopeError(
             f"the token lacks the required scope(s): {' '.join(missing)}", missing=missing

@@ -87,10 +87,11 @@ class JWKSFetch:
 
     On a failed fetch it returns the last good key set while that is within
     its stale-if-error window, so a refetch forced by an unknown ``kid``
-    (which invalidates the cache) never throws away working keys.
+    never throws away working keys.
 
     Attributes:
         last_attempt_at: when the last fetch started (clock time), or -inf.
+        fetching: whether a fetch is under way.
     """
 
     def __init__(
@@ -110,6 +111,7 @@ class JWKSFetch:
         self._last: Token | None = None
         self._failures = 0
         self.last_attempt_at = -math.inf
+        self.fetching = False
 
     async def token(self) -> Token:
         """Fetch the JWKS (or fall back to the last good one) as a ``Token``.
@@ -121,10 +123,13 @@ class JWKSFetch:
             TokenSourceError: the fetch failed and no cached keys are left.
         """
         now = self.last_attempt_at = self._clock()
+        self.fetching = True
         try:
             keys, digest, server_max_age = await self._fetch()
         except TokenSourceError as exc:
             return self._stale(exc)
+        finally:
+            self.fetching = False
         self._failures = 0
         # The endpoint's Cache-Control may shorten the interval (a provider that
         # is about to rotate), never lengthen it, and never below the floor that
@@ -198,10 +203,13 @@ class KeyCache:
 
     * Cold cache: however many verifications start at once, one fetch.
     * Unknown ``kid``: the JWKS is refetched (the issuer may have rotated
-      its keys) only if no fetch started within ``cooldown`` seconds;
-      otherwise the token waits for the fetch under way, if any, and is
-      judged on its result. So a flood of forged ``kid``s costs at most one
-      fetch per cool-down.
+      its keys) if no fetch started within ``cooldown`` seconds, and the
+      token is judged on the new keys; a token arriving while a fetch is
+      under way waits for that fetch. Within the cool-down, with no fetch
+      under way, it is refused at once. So a flood of forged ``kid``s costs
+      at most one fetch per cool-down.
+    * Known ``kid``: never waits for such a refetch; the cached keys keep
+      serving while it runs (``Reuse.refresh()`` keeps them in place).
     """
 
     def __init__(
@@ -244,13 +252,13 @@ class KeyCache:
             # The issuer has this key (or the token names none): a refetch
             # would not change the verdict.
             raise InvalidTokenError(f"no key of the issuer fits the token's algorithm {alg}")
-        now = self._clock()
-        if now - self._fetch.last_attempt_at >= self._cooldown:
-            logger.info("token signed with an unknown key id; refetching the JWKS")
-            self._cache.invalidate(token)
-        # Either the refetch just asked for, one already under way, or the
-        # cached keys at once (no I/O) while the cool-down lasts.
-        key = _keys(await self._cache.token()).find(kid, alg)
+        if self._fetch.fetching or self._clock() - self._fetch.last_attempt_at >= self._cooldown:
+            if not self._fetch.fetching:
+                logger.info("token signed with an unknown key id; refetching the JWKS")
+            # Joins the fetch under way or starts one; meanwhile the cached
+            # keys keep serving every other caller.
+            token = await self._cache.refresh()
+        key = _keys(token).find(kid, alg)
         if key is None:
             raise InvalidTokenError("the token's key id is not in the issuer's JWKS")
         return key

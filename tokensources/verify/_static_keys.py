@@ -47,6 +47,14 @@ class StaticKeys:
         Raises:
             InvalidTokenError: no key fits the header.
         """
+        return self.lookup(kid, alg)
+
+    def lookup(self, kid: str | None, alg: str) -> VerificationKey:
+        """``find`` without the coroutine, for callers that cannot await.
+
+        Raises:
+            InvalidTokenError: no key fits the header.
+        """
         document = self._jwks() if callable(self._jwks) else self._jwks
         key = self._load(document).find(kid, alg)
         if key is None:

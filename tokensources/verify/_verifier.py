@@ -15,7 +15,7 @@ from .._http import HttpClient, check_endpoint_url
 from .._source import Clock
 from ..wrappers import Reuse, reuse
 from ..wrappers._checks import check_seconds
-from ._claims import Claims, require_scopes
+from ._claims import Claims, require_scopes, scope_list
 from ._header import read_header
 from ._jwk import VerificationKey, check_algorithms
 from ._jwks import Discovery, KeyCache
@@ -173,7 +173,7 @@ class JWTVerifier(AsyncClosing):
         """The accepted signature algorithms."""
         return self._algorithms
 
-    async def verify(self, token: str, *, scopes: Iterable[str] = ()) -> Claims:
+    async def verify(self, token: str, *, scopes: Iterable[str] | str = ()) -> Claims:
         """Verify ``token`` and return its claims; with ``scopes``, require them too.
 
         Concurrency and cancellation: safe for any number of concurrent
@@ -181,12 +181,14 @@ class JWTVerifier(AsyncClosing):
         waits for; afterwards verification makes no I/O until the key set is
         due for refresh (then one caller refreshes while the others go on
         with the cached keys) or a token names an unknown ``kid`` (then at
-        most one refetch per cool-down, which the callers that need it wait
-        for). Cancelling a caller affects only that caller.
+        most one refetch per cool-down, which only the callers with an
+        unknown ``kid`` wait for; the others go on with the cached keys).
+        Cancelling a caller affects only that caller.
 
         Args:
             token: the bearer token, without the ``Bearer`` prefix.
-            scopes: scopes the token must grant (see ``require_scopes``).
+            scopes: scopes the token must grant (see ``require_scopes``): an
+                iterable of scopes, or one space-separated string.
 
         Returns:
             The verified claims.
@@ -198,11 +200,32 @@ class JWTVerifier(AsyncClosing):
             TokenSourceError: the issuer's keys could not be had (discovery or
                 JWKS fetch failed with nothing cached); ``transient`` is set
                 when trying later may help. This says nothing about the token.
+            ConfigError: a scope in ``scopes`` is empty or not a string.
         """
+        required = scope_list(scopes)
         alg, kid = read_header(token, self._algorithms, self._max_token_bytes)
         key = await self._keys.find(kid, alg)
+        return self._claims(token, key, alg, required)
+
+    def _verify_now(self, token: str) -> Claims:
+        """``verify`` without suspending, for a verifier given ``jwks`` (no I/O).
+
+        The testing server checks tokens with it from synchronous code.
+
+        Raises:
+            InvalidTokenError: as ``verify``.
+            ConfigError: the keys are fetched (``jwks`` was not given).
+        """
+        if not isinstance(self._keys, StaticKeys):
+            raise ConfigError("only a verifier given jwks can verify without awaiting")
+        alg, kid = read_header(token, self._algorithms, self._max_token_bytes)
+        return self._claims(token, self._keys.lookup(kid, alg), alg, ())
+
+    def _claims(
+        self, token: str, key: VerificationKey, alg: str, required: tuple[str, ...]
+    ) -> Claims:
         claims = Claims(self._decode(token, key, alg))
-        require_scopes(claims, *scopes)
+        require_scopes(claims, *required)
         return claims
 
     def _decode(self, token: str, key: VerificationKey, alg: str) -> dict[str, Any]:

@@ -126,7 +126,8 @@ class Reuse(AsyncClosing):
     5. Cancellation: cancelling the caller that is refreshing abandons that
        inner call; one of the waiting callers starts a new one, so nobody is
        left hanging and the cache stays as it was.
-    6. ``invalidate(token)`` drops the cached token only if it is that token.
+    6. ``invalidate(token)`` drops the cached token only if it is that token;
+       ``refresh()`` refreshes at once without dropping it.
     7. ``reuse(reuse(source))`` is one cache: ``reuse()`` without settings
        returns a ``Reuse`` unchanged, whatever its settings.
 
@@ -266,8 +267,48 @@ class Reuse(AsyncClosing):
                 return result
             # The refreshing caller was cancelled: go round, maybe take over.
 
-    async def _refresh(self) -> Token:
-        """Call the inner source once, as the one caller refreshing for everyone."""
+    async def refresh(self) -> Token:
+        """Refresh the token now, single flight, without discarding the cached one.
+
+        Joins the refresh already under way, or starts one. Until it ends,
+        ``token()`` keeps returning the cached token while that is before
+        hard expiry (as in the soft window); nothing waits for this refresh
+        but the callers of ``refresh()`` and those that would wait anyway.
+        Unlike ``token()``, it ignores the backoff after failed refreshes
+        and never answers with the old token: it returns the inner source's
+        answer, or raises its error.
+
+        Concurrency and cancellation: safe for any number of concurrent
+        callers; those arriving while a refresh is under way (started by
+        ``token()`` or ``refresh()``) share its outcome. Cancelling the
+        caller that is refreshing cancels the inner call; a caller waiting
+        in ``refresh()`` or ``token()`` then starts a new one, so nobody is
+        left hanging.
+
+        Returns:
+            The new token, now cached.
+
+        Raises:
+            Exception: whatever the inner source raised; the cached token
+                stays and is served until its hard expiry. Every caller that
+                joined the same failed refresh receives the same instance.
+        """
+        while True:
+            round_ = self._round
+            if round_ is None:
+                return await self._refresh(fallback=False)
+            await round_.ended.wait()
+            result = round_.outcome()
+            if result is not None:
+                return result
+            # The refreshing caller was cancelled: go round, maybe take over.
+
+    async def _refresh(self, *, fallback: bool = True) -> Token:
+        """Call the inner source once, as the one caller refreshing for everyone.
+
+        On failure, with ``fallback``, the cached token is returned while it
+        is usable; otherwise the error is raised.
+        """
         round_ = Round()
         self._round = round_
         try:
@@ -275,7 +316,7 @@ class Reuse(AsyncClosing):
             token = await self._source.token()
         except Exception as exc:
             self._end_failed(round_, exc)
-            usable = self._usable_token()
+            usable = self._usable_token() if fallback else None
             if usable is not None:
                 return usable
             raise
