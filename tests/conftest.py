@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import httpx
 import pytest
 
 from tests.clock import FakeClock
+from tokensources.testing import AuthorizationServer
 
 
 @pytest.fixture(
@@ -22,6 +26,19 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 def clock() -> FakeClock:
     """A wall clock the test moves by hand, starting at a fixed instant."""
     return FakeClock()
+
+
+@pytest.fixture
+def server(clock: FakeClock) -> AuthorizationServer:
+    """A fresh testing server (with the demo client) on the fake clock."""
+    return AuthorizationServer(clock=clock)
+
+
+@pytest.fixture
+async def http(server: AuthorizationServer) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client wired to ``server`` in-process."""
+    async with server.client() as client:
+        yield client
 
 
 @pytest.fixture(autouse=True)

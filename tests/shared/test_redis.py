@@ -47,12 +47,6 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def server(clock: FakeClock) -> AuthorizationServer:
-    """A testing server on the fake clock."""
-    return AuthorizationServer(clock=clock)
-
-
-@pytest.fixture
 async def clients(redis_server: RedisServer) -> AsyncIterator[list[redis.asyncio.Redis]]:
     """Four independent asyncio clients, standing for four processes."""
     made = [redis.asyncio.Redis(port=redis_server.port, socket_timeout=5) for _ in range(4)]

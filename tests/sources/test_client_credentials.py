@@ -28,19 +28,6 @@ TOKEN_URL = f"{ISSUER}/oauth/token"
 WRONG_SECRET = "wr0ng-s3cret-value"
 
 
-@pytest.fixture
-def server(clock: FakeClock) -> AuthorizationServer:
-    """A fresh testing server on the fake clock."""
-    return AuthorizationServer(clock=clock)
-
-
-@pytest.fixture
-async def http(server: AuthorizationServer) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client wired to the testing server in-process."""
-    async with server.client() as client:
-        yield client
-
-
 def source(
     http: httpx.AsyncClient, clock: FakeClock, secret: str = DEMO_CLIENT_SECRET, **kwargs: object
 ) -> ClientCredentials:

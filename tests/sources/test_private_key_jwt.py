@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -38,13 +37,6 @@ MATRIX = [
 def server(clock: FakeClock) -> AuthorizationServer:
     """A fresh testing server on the fake clock, with no demo client."""
     return AuthorizationServer(issuer=ISSUER, clock=clock, register_demo_client=False)
-
-
-@pytest.fixture
-async def http(server: AuthorizationServer) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client wired to the testing server in-process."""
-    async with server.client() as client:
-        yield client
 
 
 def register(server: AuthorizationServer, name: str, **jwk_members: str) -> None:

@@ -7,7 +7,7 @@ import functools
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -22,19 +22,6 @@ from tokensources.testing import AuthorizationServer
 from tokensources.verify import JWTVerifier
 
 MakeVerifier = Callable[..., JWTVerifier]
-
-
-@pytest.fixture
-def server(clock: FakeClock) -> AuthorizationServer:
-    """A fresh testing server whose tokens are stamped with the fake clock."""
-    return AuthorizationServer(clock=clock)
-
-
-@pytest.fixture
-async def http(server: AuthorizationServer) -> AsyncIterator[httpx.AsyncClient]:
-    """An in-process HTTP client to the testing server."""
-    async with server.client() as client:
-        yield client
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import AsyncIterator
 
 import anyio
 import anyio.lowlevel
@@ -13,19 +12,6 @@ import pytest
 from tests.clock import FakeClock
 from tokensources import AuthStyle, ClientCredentials, Token, TokenEvent
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
-
-
-@pytest.fixture
-def server(clock: FakeClock) -> AuthorizationServer:
-    """A fresh testing server on the fake clock (tokens live 3600 s)."""
-    return AuthorizationServer(clock=clock)
-
-
-@pytest.fixture
-async def http(server: AuthorizationServer) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client wired to the testing server in-process."""
-    async with server.client() as client:
-        yield client
 
 
 @pytest.fixture
