@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import anyio
+import anyio.lowlevel
 import httpx
 
 from ._errors import ConfigError, TokenRequestError, TokenResponseError
@@ -89,17 +90,32 @@ class HttpClient:
         self._owned = http is None
         self._clock = clock
         self._deadline = deadline
+        self._loop: object = None
 
     def _get(self) -> httpx.AsyncClient:
-        if self._client is None:
+        if not self._owned:
+            assert self._client is not None  # noqa: S101 - a borrowed client is always set
+            return self._client
+        # An owned client's connections belong to the event loop that opened
+        # them; a source used from a later loop (a new asyncio.run, a bridge
+        # that moved) gets a client of its own instead of "Event loop is closed".
+        loop = anyio.lowlevel.current_token()
+        if self._client is None or loop is not self._loop:
             self._client = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
+            self._loop = loop
         return self._client
 
     async def aclose(self) -> None:
-        """Close the client if we created it."""
+        """Close the client if we created it.
+
+        A client opened by an event loop that is no longer the current one
+        cannot be closed from here (its sockets belong to that loop); it is
+        let go instead.
+        """
         if self._owned and self._client is not None:
             client, self._client = self._client, None
-            await client.aclose()
+            if anyio.lowlevel.current_token() is self._loop:
+                await client.aclose()
 
     async def request(
         self,

@@ -552,3 +552,23 @@ def test_malformed_urls_are_config_errors(url: str) -> None:
         ClientCredentials(url, "id", "top-secret-value")
     assert "top-secret-value" not in str(info.value)
     assert info.value.__context__ is None
+
+
+# The first loop's connections are abandoned with it (it ended without
+# aclose()); their sockets are reported when collected, which is the point.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_source_outlives_the_event_loop_that_first_used_it() -> None:
+    """A source used from successive event loops (asyncio, then trio) opens a new client."""
+    import asyncio
+
+    import trio
+
+    server = AuthorizationServer()
+    with server.serve_in_thread() as base_url:
+        cc = ClientCredentials(f"{base_url}/oauth/token", DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
+        first = asyncio.run(cc.token())
+        second = trio.run(cc.token)
+        trio.run(cc.aclose)
+    assert first.access_token != second.access_token
+    assert server.counters.token_requests == 2
