@@ -100,7 +100,7 @@ class HttpClient:
         # them; a source used from a later loop (a new asyncio.run, a bridge
         # that moved) gets a client of its own instead of "Event loop is closed".
         loop = anyio.lowlevel.current_token()
-        if self._client is None or loop is not self._loop:
+        if self._client is None or loop != self._loop:
             self._client = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
             self._loop = loop
         return self._client
@@ -114,7 +114,7 @@ class HttpClient:
         """
         if self._owned and self._client is not None:
             client, self._client = self._client, None
-            if anyio.lowlevel.current_token() is self._loop:
+            if anyio.lowlevel.current_token() == self._loop:
                 await client.aclose()
 
     async def request(

@@ -15,6 +15,7 @@ from tokensources import (
     AuthStyle,
     ClientCredentials,
     ConfigError,
+    Token,
     TokenEndpointError,
     TokenRequestError,
     TokenResponseError,
@@ -555,20 +556,26 @@ def test_malformed_urls_are_config_errors(url: str) -> None:
 
 
 # The first loop's connections are abandoned with it (it ended without
-# aclose()); their sockets are reported when collected, which is the point.
+# aclose()); their sockets are reported when collected, inside this test.
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_source_outlives_the_event_loop_that_first_used_it() -> None:
     """A source used from successive event loops (asyncio, then trio) opens a new client."""
     import asyncio
+    import gc
 
     import trio
 
     server = AuthorizationServer()
     with server.serve_in_thread() as base_url:
         cc = ClientCredentials(f"{base_url}/oauth/token", DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
+
+        async def fetch_and_close() -> Token:
+            async with cc:
+                return await cc.token()
+
         first = asyncio.run(cc.token())
-        second = trio.run(cc.token)
-        trio.run(cc.aclose)
+        second = trio.run(fetch_and_close)
+        gc.collect()
     assert first.access_token != second.access_token
     assert server.counters.token_requests == 2
