@@ -8,6 +8,7 @@ matters (no ``access_token``, a 200 carrying ``error``, an HTML page).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,6 +27,7 @@ __all__ = [
     "RawResponse",
     "basic_authorization",
     "cache_max_age",
+    "expires_in_seconds",
     "jwt_expiry",
     "parse_retry_after",
     "parse_token_response",
@@ -205,29 +207,39 @@ def _decode_body(raw: RawResponse) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def expires_in_seconds(value: Any) -> float | None:
+    """An ``expires_in`` value as seconds; None when absent, empty or 0.
+
+    Lenient about form (a number or a numeric string), strict about sense.
+    Like golang.org/x/oauth2, 0 means "the server did not say".
+
+    Raises:
+        ValueError: not a number, negative, or over ten years (the message
+            says which, and never quotes anything but the value itself).
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expires_in is a {type(value).__name__}, not a number")
+    seconds = math.nan
+    with contextlib.suppress(ValueError):
+        seconds = float(value)
+    if math.isnan(seconds):
+        raise ValueError("expires_in is not a number")
+    if not 0 <= seconds <= MAX_EXPIRES_IN:
+        raise ValueError(f"expires_in is out of range ({value!r})")
+    return seconds or None
+
+
 def _expires_in(
     fields: Mapping[str, Any], raw: RawResponse, secrets: Sequence[str]
 ) -> float | None:
-    """Validate ``expires_in``: None or 0 mean unknown; negative or absurd is an error."""
-    value = fields.get("expires_in")
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise _response_error(
-            raw, "the token response has a non-numeric expires_in", secrets, fields
-        )
+    """``expires_in`` of a token response, or the TokenResponseError it deserves."""
     try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise _response_error(
-            raw, "the token response has a non-numeric expires_in", secrets, fields
-        ) from None
-    if not math.isfinite(seconds) or seconds < 0 or seconds > MAX_EXPIRES_IN:
-        raise _response_error(
-            raw, f"the token response has an out-of-range expires_in ({value!r})", secrets, fields
-        )
-    # Like golang.org/x/oauth2, 0 means "the server did not say".
-    return seconds or None
+        return expires_in_seconds(fields.get("expires_in"))
+    except ValueError as exc:
+        problem = str(exc)
+    raise _response_error(raw, f"the token response's {problem}", secrets, fields)
 
 
 def jwt_expiry(access_token: str) -> float | None:

@@ -17,7 +17,14 @@ from typing import Any
 from .._errors import TokenResponseError
 from .._redact import excerpt, safe_url
 from .._token import Token
-from .._wire import MAX_EXPIRES_IN, TOKEN_FIELDS, RawResponse, jwt_expiry, token_from_fields
+from .._wire import (
+    MAX_EXPIRES_IN,
+    TOKEN_FIELDS,
+    RawResponse,
+    expires_in_seconds,
+    jwt_expiry,
+    token_from_fields,
+)
 
 __all__ = ["apply_expires_at", "parse_expires_at", "token_from_result"]
 
@@ -183,16 +190,5 @@ def _mapping_expiry(fields: Mapping[Any, Any], started_at: float) -> float | Non
     """``expires_at`` when present, else ``started_at + expires_in``, else None."""
     if fields.get("expires_at") is not None:
         return parse_expires_at(fields["expires_at"])
-    value = fields.get("expires_in")
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"expires_in is a {type(value).__name__}, not a number")
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ValueError("expires_in is not a number") from None
-    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_EXPIRES_IN:
-        raise ValueError("expires_in is out of range")
-    # As in token responses, 0 means "not said".
-    return started_at + seconds if seconds else None
+    seconds = expires_in_seconds(fields.get("expires_in"))
+    return None if seconds is None else started_at + seconds
