@@ -53,4 +53,4 @@ async def test_a_fetching_verifier_cannot_verify_without_awaiting(
 ) -> None:
     """Only a verifier given jwks verifies synchronously; one that fetches keys says so."""
     with pytest.raises(ConfigError):
-        make_verifier()._verify_now(server.issue_token())
+        make_verifier().verify_sync(server.issue_token())

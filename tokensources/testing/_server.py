@@ -217,7 +217,7 @@ class AuthorizationServer:
             InvalidTokenError: bad signature, unknown key, wrong ``iss`` or
                 ``aud``, no ``sub``, or expired by the server's clock.
         """
-        return dict(self._api_verifier()._verify_now(token))
+        return dict(self._api_verifier().verify_sync(token))
 
     def client(self, **kwargs: Any) -> httpx.AsyncClient:
         """An ``httpx.AsyncClient`` that talks to this server in-process.

@@ -207,19 +207,33 @@ class JWTVerifier(AsyncClosing):
         key = await self._keys.find(kid, alg)
         return self._claims(token, key, alg, required)
 
-    def _verify_now(self, token: str) -> Claims:
-        """``verify`` without suspending, for a verifier given ``jwks`` (no I/O).
+    def verify_sync(self, token: str, *, scopes: Iterable[str] | str = ()) -> Claims:
+        """``verify`` without awaiting, for a verifier given ``jwks`` (its keys in hand).
 
-        The testing server checks tokens with it from synchronous code.
+        For synchronous code that holds the key set itself, such as a test
+        server checking the tokens it issued. A verifier that fetches its keys
+        (``jwks_url`` or discovery) cannot verify without I/O and refuses.
+
+        Concurrency: safe from any thread; it makes no I/O and takes no lock.
+
+        Args:
+            token: the bearer token, without the ``Bearer`` prefix.
+            scopes: scopes the token must grant, as for ``verify``.
+
+        Returns:
+            The verified claims.
 
         Raises:
             InvalidTokenError: as ``verify``.
-            ConfigError: the keys are fetched (``jwks`` was not given).
+            InsufficientScopeError: as ``verify``.
+            ConfigError: the keys are fetched (``jwks`` was not given), or a
+                scope in ``scopes`` is malformed.
         """
         if not isinstance(self._keys, StaticKeys):
             raise ConfigError("only a verifier given jwks can verify without awaiting")
+        required = scope_list(scopes)
         alg, kid = read_header(token, self._algorithms, self._max_token_bytes)
-        return self._claims(token, self._keys.lookup(kid, alg), alg, ())
+        return self._claims(token, self._keys.lookup(kid, alg), alg, required)
 
     def _claims(
         self, token: str, key: VerificationKey, alg: str, required: tuple[str, ...]
