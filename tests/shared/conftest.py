@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio
 
+from tests.support.redis_servers import RedisCluster, RedisServer
 from tokensources.shared import SharedStore, default_store
-
-from .redis_servers import RedisCluster, RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +44,17 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+async def clients(redis_server: RedisServer) -> AsyncIterator[list[redis.asyncio.Redis]]:
+    """Four independent asyncio clients, standing for four processes (asyncio tests only)."""
+    made = [redis.asyncio.Redis(port=redis_server.port, socket_timeout=5) for _ in range(4)]
+    for client in made:
+        await client.ping()  # connected up front, so that the members really race
+    yield made
+    for client in made:
+        await client.aclose()
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
-"""Helpers for the shared-source tests: sources built from scratch, concurrent callers."""
+"""Helpers for the shared-source tests: sources built from scratch, callers, passing time."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import anyio
+import redis.asyncio
 
 from tests.clock import FakeClock
 from tokensources import ClientCredentials, Token, TokenSource
@@ -43,3 +44,33 @@ async def call_many(sources: Sequence[TokenSource], callers: int) -> list[Token]
                 for _ in range(callers):
                     tg.start_soon(call, source)
     return results
+
+
+class FleetTime:
+    """Time passing for a fleet on fake clocks: every member's clock, and Redis's expiries.
+
+    Redis counts TTLs down on its own clock, which a test cannot move; so
+    ``advance`` shortens every key's TTL under ``namespace`` by the same
+    amount (deleting the keys whose TTL runs out), as if that time had
+    passed for Redis too.
+    """
+
+    def __init__(
+        self, redis: redis.asyncio.Redis, namespace: str, clocks: Sequence[FakeClock]
+    ) -> None:
+        self._redis = redis
+        self._namespace = namespace
+        self._clocks = clocks
+
+    async def advance(self, seconds: float) -> None:
+        """Move every clock and every TTL under the namespace forward by ``seconds``."""
+        for clock in self._clocks:
+            clock.advance(seconds)
+        async for key in self._redis.scan_iter(match=f"{self._namespace}:*"):
+            left = await self._redis.pttl(key)
+            if left < 0:
+                continue  # no expiry, or gone meanwhile
+            if left <= seconds * 1000:
+                await self._redis.delete(key)
+            else:
+                await self._redis.pexpire(key, left - round(seconds * 1000))

@@ -13,37 +13,24 @@ cannot miss a message, and only one task per process polls.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import deque
-from typing import NoReturn
 
 import anyio
 
-from .._errors import ConfigError, TokenEndpointError, TokenSourceError
+from .._errors import ConfigError, TokenSourceError
 from .._log import logger
 from .._source import Clock, EventHook, EventKind, TokenEvent, TokenSource
 from .._token import Token
-from ..wrappers._policy import SKEW_FRACTION
-from ..wrappers._retry import failure_observer
+from ._cooldown import CooldownReporter, cooldown_error
 from ._envelope import Envelope
 from ._guard import Guard, RedisUnavailable, describe
-from ._keys import RedisKeys
-from ._lock import (
-    RedisClient,
-    RedisState,
-    lock_owner,
-    read_state,
-    record_cooldown,
-    release,
-    renew,
-    to_ms,
-    try_lock,
-)
+from ._lifetime import localise, stored_ttl, with_refresh_point
+from ._lock import RedisClient, lock_owner, release, renew, to_ms, try_lock
+from ._redis_keys import RedisKeys
+from ._state import RedisState, read_state
 
 __all__ = ["FleetSource"]
 
-MAX_COOLDOWN = 300.0  # a Retry-After larger than this is not honoured fleet-wide
-UNKNOWN_EXPIRY_TTL = 3600.0  # how long Redis keeps a token without a known expiry
 _POLL_FIRST, _POLL_FACTOR, _POLL_MAX = 0.01, 1.5, 0.1
 _REMEMBER_REJECTED = 8
 _TRIO_MESSAGE = (
@@ -86,6 +73,10 @@ class FleetSource:
         self._clock = clock
         self._on_event = on_event
         self._rejected: deque[str] = deque(maxlen=_REMEMBER_REJECTED)
+        self._cooldowns = CooldownReporter(
+            source, redis, keys, self._guard, lambda error: self._emit("cooldown", error=error)
+        )
+        self._problem: str | None = None
 
     @property
     def source(self) -> TokenSource:
@@ -117,13 +108,12 @@ class FleetSource:
         self._source.invalidate(token)
 
     async def _through_redis(self) -> Token:
-        state = await self._guard.call(read_state(self._redis, self._keys))
+        state, now = await self._read()
         deadline = anyio.current_time() + self._wait_timeout
         delay = _POLL_FIRST
         waited = False
         while True:
-            now = self._clock()
-            token = self._usable(state.value, now)
+            token = self._usable(state, now)
             if token is not None and self._fresh(token, now):
                 return token
             if state.cooldown > 0:
@@ -144,14 +134,26 @@ class FleetSource:
                     self._emit("lock_wait")
                 await anyio.sleep(delay)
                 delay = min(delay * _POLL_FACTOR, _POLL_MAX)
-            state = await self._guard.call(read_state(self._redis, self._keys))
+            state, now = await self._read()
+
+    async def _read(self) -> tuple[RedisState, float]:
+        """The state in Redis, and this process's clock read just before it was."""
+        # Before, not after: a remaining TTL put on a clock read earlier
+        # ends earlier, never later (see _lifetime.localise).
+        now = self._clock()
+        state = await self._guard.call(read_state(self._redis, self._keys, self._lock_timeout))
+        if state.problem != self._problem:
+            self._problem = state.problem  # logged once, not at every poll
+            if state.problem is not None:
+                logger.warning("ignored a cooldown found in Redis: %s", state.problem)
+        return state, now
 
     async def _sit_out(self, state: RedisState, deadline: float) -> None:
         """Wait for a fleet-wide cooldown to end, or raise if it outlasts our wait."""
         self._emit("cooldown")
         left = deadline - anyio.current_time()
         if state.cooldown > left:
-            _raise_cooldown(state)
+            raise cooldown_error(state)
         logger.info("token endpoint cooldown: waiting %.1fs before refreshing", state.cooldown)
         await anyio.sleep(state.cooldown)
 
@@ -169,9 +171,8 @@ class FleetSource:
                 return None
             # Another process may have stored a token (or hit a cooldown)
             # between our read and our lock.
-            state = await self._guard.call(read_state(self._redis, self._keys))
-            now = self._clock()
-            token = self._usable(state.value, now)
+            state, now = await self._read()
+            token = self._usable(state, now)
             if token is not None and self._fresh(token, now):
                 return token
             if state.cooldown > 0:
@@ -200,36 +201,28 @@ class FleetSource:
 
         Two helpers run beside the fetch: one extends the lock every third
         of ``lock_timeout`` while this holder is alive, however long its
-        retries take; and a ``Retry-After`` seen by any attempt (a ``retry()``
-        inside reports each failure) is recorded for the fleet at once, not
-        after the retries are spent.
+        retries take; and a ``Retry-After`` seen by any attempt is recorded
+        for the fleet at once, not after the retries are spent: every
+        ``Retry`` in the source's chain is observed while the fetch runs.
         """
         outcome: Token | Exception
         async with anyio.create_task_group() as tg:
             renewing = anyio.CancelScope()
             if owner is not None:
                 tg.start_soon(self._keep_lock, owner, renewing)
-            reported: set[int] = set()
-
-            def observe(error: TokenSourceError) -> None:
-                if isinstance(error, TokenEndpointError) and id(error) not in reported:
-                    reported.add(id(error))
-                    tg.start_soon(self._maybe_record_cooldown, error)
-
-            reset = failure_observer.set(observe)
-            try:
-                outcome = await self._source.token()
-            except Exception as exc:
-                # Kept, not raised here: the task group would wrap it in a group.
-                if isinstance(exc, TokenSourceError):
-                    observe(exc)
-                outcome = exc
-            finally:
-                failure_observer.reset(reset)
-                renewing.cancel()
+            with self._cooldowns.during(tg) as observe:
+                try:
+                    outcome = await self._source.token()
+                except Exception as exc:
+                    # Kept, not raised here: the task group would wrap it in a group.
+                    if isinstance(exc, TokenSourceError):
+                        observe(exc)
+                    outcome = exc
+                finally:
+                    renewing.cancel()
         if isinstance(outcome, Exception):
             raise outcome
-        token = self._with_refresh_point(outcome, self._clock())
+        token = with_refresh_point(outcome, self._clock(), self._skew)
         await self._guard.quietly(self._store(token), "store the token")
         return token
 
@@ -250,49 +243,20 @@ class FleetSource:
                     return
 
     async def _store(self, token: Token) -> None:
-        now = self._clock()
-        ttl = UNKNOWN_EXPIRY_TTL if token.expires_at is None else token.expires_at - now
+        ttl = stored_ttl(token, self._clock())
         if ttl > 0:
             await self._redis.set(self._keys.token, self._envelope.seal(token), px=to_ms(ttl))
 
-    async def _maybe_record_cooldown(self, exc: TokenEndpointError) -> None:
-        if exc.retry_after is None or exc.retry_after <= 0 or not exc.transient:
-            return
-        seconds = min(exc.retry_after, MAX_COOLDOWN)
-        logger.warning(
-            "token endpoint answered %s with Retry-After %.1fs; the fleet waits",
-            exc.status_code,
-            seconds,
-        )
-        self._emit("cooldown", error=exc)
-        await self._guard.quietly(
-            record_cooldown(self._redis, self._keys, seconds, exc.status_code),
-            "record the cooldown",
-        )
-
-    def _usable(self, value: bytes | None, now: float) -> Token | None:
-        """The stored token if it opens, is ours, is not rejected and has not expired."""
-        token = self._envelope.open(value)
-        if token is None or token.access_token in self._rejected or token.expired(now):
+    def _usable(self, state: RedisState, now: float) -> Token | None:
+        """The stored token on our clock, if it opens, is ours, is not rejected and is valid."""
+        token = self._envelope.open(state.value)
+        if token is None or token.access_token in self._rejected:
             return None
-        return token
+        token = localise(token, state.ttl, now)
+        return None if token.expired(now) else token
 
     def _fresh(self, token: Token, now: float) -> bool:
         return token.refresh_at is None or now < token.refresh_at
-
-    def _with_refresh_point(self, token: Token, now: float) -> Token:
-        """Give the token the refresh point every process will use.
-
-        Without ``buffer()`` the point is ``reuse()``'s own (``expires_at``
-        minus the clamped skew), fixed once here so that the whole fleet
-        agrees on it.
-        """
-        if token.expires_at is None or token.refresh_at is not None:
-            return token
-        lifetime = max(token.expires_at - now, 0.0)
-        return token.replace(
-            refresh_at=token.expires_at - min(self._skew, lifetime * SKEW_FRACTION)
-        )
 
     def _emit(self, kind: EventKind, *, error: BaseException | None = None) -> None:
         hook = self._on_event
@@ -310,12 +274,3 @@ def _require_asyncio() -> None:
         asyncio.get_running_loop()
     except RuntimeError:
         raise ConfigError(_TRIO_MESSAGE) from None
-
-
-def _raise_cooldown(state: RedisState) -> NoReturn:
-    raise TokenEndpointError(
-        f"the token endpoint asked the fleet to wait {math.ceil(state.cooldown)}s "
-        "(a Retry-After recorded in Redis by another process); no valid token meanwhile",
-        status_code=state.cooldown_status,
-        retry_after=state.cooldown,
-    )

@@ -6,12 +6,12 @@ import threading
 import time
 from typing import NamedTuple
 
+from .._bridge import LoopBridge
 from .._closing import AsyncClosing
-from .._portal import LoopBridge
+from .._identity import shared_identity
 from .._source import Clock, TokenSource, aclose_source
 from .._token import Token
 from ..wrappers import Reuse, reuse
-from ._keys import shared_identity
 
 __all__ = ["InMemoryShared", "SharedStore", "default_store"]
 

@@ -7,14 +7,15 @@ from collections.abc import Sequence
 
 from .._closing import AsyncClosing
 from .._errors import ConfigError
+from .._identity import shared_identity
 from .._source import Clock, EventHook, TokenSource, aclose_source
 from .._token import Token
 from ..wrappers import Reuse, reuse
 from ..wrappers._checks import check_seconds
 from ._envelope import Envelope, encryption_keys
 from ._fleet import FleetSource
-from ._keys import RedisKeys, shared_identity
 from ._lock import RedisClient
+from ._redis_keys import RedisKeys
 
 __all__ = ["RedisShared"]
 
@@ -39,16 +40,26 @@ class RedisShared(AsyncClosing):
       command is bounded by ``redis_timeout``, so a Redis that accepts
       connections but does not answer delays a refresh by about that long,
       never indefinitely.
-    * Values that are corrupt, sealed with another key or written for
-      another identity are ignored and replaced, never returned.
+    * Values that are corrupt, sealed with another key, written for
+      another identity or stored without an expiry are ignored and
+      replaced, never returned.
+    * Clocks: a stored token's remaining lifetime is Redis's own TTL of the
+      value, so each process decides expiry on its own clock; the instants
+      in the value (on its writer's clock) only ever make it earlier. A
+      process whose clock is wrong can make the others refresh early,
+      never serve a token past its expiry.
     * A token endpoint error with ``Retry-After`` (429, 503) is recorded as a
-      fleet-wide cooldown (capped at 300 seconds) as soon as any attempt
-      sees it: a ``retry()`` inside reports each failed attempt before it
-      waits. Processes with a valid token keep it; the others wait the
-      cooldown out when it ends within ``wait_timeout``, and otherwise
-      raise a transient
-      ``TokenEndpointError`` carrying the time left as ``retry_after``,
-      without contacting the endpoint.
+      fleet-wide cooldown as soon as any attempt sees it: every ``retry()``
+      in the chain of ``source`` (found through ``.source``) is observed
+      while this process refreshes, so the fleet hears of it before that
+      ``retry()`` waits it out. Processes with a valid token keep it; the
+      others wait the cooldown out when it ends within ``wait_timeout``,
+      and otherwise raise a transient ``TokenEndpointError`` carrying the
+      time left as ``retry_after``, without contacting the endpoint. A
+      cooldown lasts 300 seconds at most, whoever wrote it: a longer one
+      found in Redis is cut to that, and one that no process could have
+      written (no HTTP error status, or no expiry) is ignored and logged.
+      Likewise a lock found without an expiry is given ``lock_timeout``.
     * The lock holder extends its lock every third of ``lock_timeout``
       while its fetch runs, so slow retries never let a second process in;
       only a holder that stops running (killed, frozen) loses the lock.

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
-from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 
 import anyio
 
@@ -16,21 +17,13 @@ from .._source import Clock, TokenSource, aclose_source
 from .._token import Token
 from ._checks import check_seconds
 
-__all__ = ["Retry", "failure_observer", "retry"]
+__all__ = ["FailureObserver", "Retry", "retry"]
 
 Sleep = Callable[[float], Awaitable[object]]
 """An async sleep taking seconds, like ``anyio.sleep``."""
 
-failure_observer: ContextVar[Callable[[TokenSourceError], None] | None] = ContextVar(
-    "tokensources_retry_failure_observer", default=None
-)
-"""Called, in the calling context, with each failed attempt's error before any wait.
-
-A layer above a ``Retry`` (``RedisShared``) sets it around its own call, so it
-learns of a ``Retry-After`` at once rather than after every retry is spent.
-Scoped to that call: a ``Retry`` used elsewhere, or by several callers,
-is unaffected, and nothing is stored on the ``Retry`` itself.
-"""
+FailureObserver = Callable[[TokenSourceError], None]
+"""Receives the error of a failed attempt of a ``Retry`` (see ``Retry.observe``)."""
 
 # 2**64 times any sane base delay is far past every cap; stops float overflow.
 _MAX_EXPONENT = 64
@@ -106,10 +99,10 @@ class Retry(AsyncClosing):
     or the wait would end past ``deadline``, the last error itself is
     raised (not wrapped).
 
-    Each failed attempt is first reported to the observer a caller may have
-    set in its context (``RedisShared`` uses this to tell its whole fleet
-    about a ``Retry-After`` before this ``Retry`` starts waiting it out);
-    an observer that raises is logged and ignored.
+    Each failed attempt is first reported to the observers attached with
+    ``observe()``, so that a layer above hears of a ``Retry-After`` before
+    this ``Retry`` starts waiting it out (``RedisShared`` tells its whole
+    fleet that way).
 
     ``invalidate()`` and ``aclose()`` pass down to the inner source.
 
@@ -126,6 +119,8 @@ class Retry(AsyncClosing):
         "_deadline",
         "_max_delay",
         "_max_retry_after",
+        "_observers",
+        "_observers_lock",
         "_rng",
         "_sleep",
         "_source",
@@ -158,11 +153,50 @@ class Retry(AsyncClosing):
         self._rng = rng if rng is not None else random.Random()  # noqa: S311
         self._sleep = sleep
         self._clock = clock
+        # Replaced, never mutated: an attempt reads the tuple once, lock-free.
+        self._observers: tuple[FailureObserver, ...] = ()
+        self._observers_lock = threading.Lock()
 
     @property
     def source(self) -> TokenSource:
         """The inner source."""
         return self._source
+
+    @contextmanager
+    def observe(self, observer: FailureObserver) -> Iterator[None]:
+        """Report each failed attempt to ``observer`` while the ``with`` block runs.
+
+        For a layer above that must hear of a failure at once, not only
+        once every retry is spent: ``RedisShared`` finds the ``Retry`` in
+        the source it is given and observes it while it refreshes, so that
+        a ``Retry-After`` becomes a fleet-wide cooldown while this ``Retry``
+        is still waiting it out.
+
+        ``observer`` is called with the error of every failed attempt, the
+        last one included, before the wait that follows it (or before it is
+        raised): synchronously, in the task that made the attempt. An
+        observer that raises is logged and ignored. While attached it hears
+        of the attempts of every caller of this ``Retry``; several observers
+        may be attached at once, and each hears of every attempt. Attaching
+        and detaching are safe from any thread. ``observer`` is detached when
+        the ``with`` block exits, however it exits::
+
+            with retrying.observe(failures.append):
+                token = await outer.token()  # outer wraps retrying
+
+        Args:
+            observer: called with each failed attempt's error.
+        """
+        with self._observers_lock:
+            self._observers = (*self._observers, observer)
+        try:
+            yield
+        finally:
+            with self._observers_lock:
+                observers = list(self._observers)
+                index = next(i for i, each in enumerate(observers) if each is observer)
+                del observers[index]
+                self._observers = tuple(observers)
 
     async def token(self) -> Token:
         """Return a token from the inner source, retrying transient failures.
@@ -182,7 +216,7 @@ class Retry(AsyncClosing):
             try:
                 return await self._source.token()
             except TokenSourceError as exc:
-                _report(exc)
+                self._report(exc)
                 delay = self._delay(exc, attempt, started)
                 if delay is None:
                     raise
@@ -212,6 +246,11 @@ class Retry(AsyncClosing):
             return None
         return delay
 
+    def _report(self, error: TokenSourceError) -> None:
+        """Tell every attached observer about a failed attempt."""
+        for observer in self._observers:
+            _notify(observer, error)
+
     def invalidate(self, token: Token) -> None:
         """Pass the report down to the inner source."""
         self._source.invalidate(token)
@@ -224,11 +263,8 @@ class Retry(AsyncClosing):
         return f"Retry({self._source!r}, attempts={self._attempts!r})"
 
 
-def _report(error: TokenSourceError) -> None:
-    """Tell the observer set in this context (if any) about a failed attempt."""
-    observer = failure_observer.get()
-    if observer is None:
-        return
+def _notify(observer: FailureObserver, error: TokenSourceError) -> None:
+    """Call ``observer``; one that raises must not stop the retrying."""
     try:
         observer(error)
     except Exception:
