@@ -30,11 +30,17 @@ def rsa_jwk(**extra: Any) -> dict[str, Any]:
         {"kty": "RSA", "kid": "r", "n": "!!", "e": "AQAB"},
         {"kty": "EC", "kid": "r", "crv": "P-256"},
         "not a key",
+        {**rsa_jwk(), "kty": ["RSA"]},
+        rsa_jwk(alg=["RS256"]),
+        rsa_jwk(alg={"name": "RS256"}),
+        rsa_jwk(use=["sig"]),
     ],
 )
 def test_unusable_keys_are_skipped(jwk: object) -> None:
-    """Symmetric, encryption, mis-typed and malformed keys are dropped."""
+    """Symmetric, encryption, mis-typed and malformed keys are dropped, the good ones kept."""
     assert parse_jwks({"keys": [jwk]}).keys == ()
+    good = jwk_of(other_ec_key(), kid="good")
+    assert [key.kid for key in parse_jwks({"keys": [jwk, good]}).keys] == ["good"]
 
 
 def test_private_members_are_ignored() -> None:
@@ -57,7 +63,7 @@ def test_key_fits_only_its_algorithm() -> None:
     assert keys.find("e", "ES256") is not None
     assert keys.find("e", "ES384") is None
     assert keys.find(None, "ES256") is not None
-    assert keys.find(None, "RS256") is keys.by_kid["r"]  # the one key that fits
+    assert keys.find(None, "RS256") is keys.by_kid["r"][0]  # the one key that fits
     assert keys.find(None, "PS256") is None  # two keys fit: no guessing
 
 
@@ -72,3 +78,17 @@ def test_key_count_is_bounded() -> None:
     """Only the first MAX_KEYS keys are considered."""
     keys = [rsa_jwk(kid=str(i)) for i in range(MAX_KEYS + 5)]
     assert len(parse_jwks({"keys": keys}).keys) == MAX_KEYS
+
+
+def test_keys_sharing_a_kid_are_all_kept() -> None:
+    """Every usable key under one kid is kept, in document order (RFC 7517 §4.5)."""
+    ec = jwk_of(other_ec_key(), kid="r")
+    keys = parse_jwks({"keys": [rsa_jwk(), rsa_jwk(use="enc"), ec, rsa_jwk(alg="PS256")]})
+    assert [(key.kty, key.alg) for key in keys.by_kid["r"]] == [
+        ("RSA", None),
+        ("EC", None),
+        ("RSA", "PS256"),
+    ]
+    assert keys.find("r", "ES256") is keys.by_kid["r"][1]
+    assert keys.find("r", "PS256") is keys.by_kid["r"][0]  # the first that fits
+    assert keys.find("r", "ES384") is None

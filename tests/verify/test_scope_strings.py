@@ -91,3 +91,69 @@ def test_empty_or_non_string_scopes_are_config_errors(scopes: Any) -> None:
         challenge(InsufficientScopeError("lacks", missing=("x",)), scopes=scopes)
     with pytest.raises(ConfigError):
         require_scopes({"scope": "x"}, *scopes)
+
+
+# Every character Python's str.split() treats as white space, other than SP.
+NOT_SP = [
+    "\t",
+    "\n",
+    "\v",
+    "\f",
+    "\r",
+    "\x1c",
+    "\x85",
+    "\xa0",
+    "\u1680",
+    "\u2003",
+    "\u2028",
+    "\u3000",
+]
+
+
+@pytest.mark.parametrize("separator", NOT_SP, ids=[f"U+{ord(c):04X}" for c in NOT_SP])
+async def test_only_a_space_separates_granted_scopes(
+    separator: str, make_verifier: MakeVerifier, server: AuthorizationServer
+) -> None:
+    """A scope claim joining two words with white space other than SP grants neither word."""
+    token = server.issue_token(scope=f"admin{separator}read:messages")
+    verifier = make_verifier()
+    with anyio.fail_after(10):
+        claims = await verifier.verify(token)
+        with pytest.raises(InsufficientScopeError) as caught:
+            await verifier.verify(token, scopes="read:messages")
+    assert claims.scopes == {f"admin{separator}read:messages"}
+    assert caught.value.missing == ("read:messages",)
+    with pytest.raises(InsufficientScopeError):
+        require_scopes({"scp": f"admin{separator}read:messages"}, "read:messages")
+
+
+def test_spaces_around_and_between_granted_scopes_are_forgiven() -> None:
+    """Leading, trailing and repeated spaces in a scope claim separate nothing more."""
+    claims = {"scope": "  read:messages   write:messages "}
+    require_scopes(claims, "read:messages", "write:messages")
+    with pytest.raises(InsufficientScopeError):
+        require_scopes(claims, "delete:messages")
+
+
+@pytest.mark.parametrize(
+    "scopes",
+    [
+        "read:messages\twrite:messages",
+        ["read:messages\xa0write:messages"],
+        ["read:messages\n"],
+        ['read"messages'],
+        ["read\\messages"],
+        ["lire:messagés"],
+        ["read:messages\x00"],
+    ],
+    ids=["tab", "no-break-space", "newline", "quote", "backslash", "non-ascii", "nul"],
+)
+def test_required_scopes_outside_the_scope_grammar_are_config_errors(scopes: Any) -> None:
+    """A required scope with a character RFC 6749 §3.3 forbids raises ConfigError naming it."""
+    for build in (
+        lambda: BearerAuth(lambda *a: None, None, scopes=scopes),  # type: ignore[arg-type]
+        lambda: challenge(InsufficientScopeError("lacks", missing=("x",)), scopes=scopes),
+        lambda: require_scopes({"scope": "x"}, *([scopes] if isinstance(scopes, str) else scopes)),
+    ):
+        with pytest.raises(ConfigError, match=r"scope .* may not hold \(RFC 6749 §3\.3"):
+            build()

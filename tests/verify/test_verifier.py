@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import anyio
 import jwt
 import pytest
@@ -128,6 +130,11 @@ async def test_token_issued_in_the_future_is_refused(
         ({"exp": "tomorrow"}, r"'exp' claim is not a number"),
         ({"exp": True}, r"'exp' claim is not a number"),
         ({"nbf": "soon"}, r"'nbf' claim is not a number"),
+        ({"aud": [1]}, r"audience \(aud\) is not a string or a list of strings"),
+        ({"aud": {"a": 1}}, r"audience \(aud\) is not a string"),
+        ({"iss": ["https://idp.example"]}, r"another issuer \(iss\)"),
+        ({"sub": 42}, r"'sub' claim is not a string"),
+        ({"jti": 7}, r"'jti' claim is not a string"),
     ],
 )
 async def test_bad_claims_are_refused(
@@ -140,7 +147,9 @@ async def test_bad_claims_are_refused(
     _, payload = parts(server.issue_token())
     payload = {k: v for k, v in {**payload, **changes}.items() if v is not None}
     key = other_rsa_key()
-    token = jwt.encode(payload, key, algorithm="RS256", headers={"kid": "k1"})
+    # PyJWS signs any JSON; jwt.encode would refuse some of these claims itself.
+    body = json.dumps(payload).encode()
+    token = jwt.PyJWS().encode(body, key, algorithm="RS256", headers={"kid": "k1"})
     verifier = make_verifier(jwks={"keys": [jwk_of(key, kid="k1")]})
     with anyio.fail_after(10), pytest.raises(InvalidTokenError, match=match):
         await verifier.verify(token)
@@ -325,8 +334,6 @@ def test_bad_audience_is_refused(server: AuthorizationServer, audience: object) 
 
 async def test_static_jwks_as_json_text(server: AuthorizationServer) -> None:
     """A JWKS given as JSON bytes or text verifies, and is parsed once per distinct object."""
-    import json
-
     from tokensources.verify import JWTVerifier
 
     document = json.dumps(server.jwks()).encode()
@@ -343,3 +350,20 @@ async def test_static_jwks_as_json_text(server: AuthorizationServer) -> None:
             assert (await verifier.verify(token)).subject == "demo-client"
             await verifier.verify(token)
     assert len(calls) == 2
+
+
+async def test_one_required_claim_given_as_a_string(
+    server: AuthorizationServer, make_verifier: MakeVerifier
+) -> None:
+    """required_claims="tenant" requires the claim tenant, not the letters t, e, n, a."""
+    _, payload = parts(server.issue_token())
+    key = other_rsa_key()
+    verifier = make_verifier(jwks={"keys": [jwk_of(key, kid="k1")]}, required_claims="tenant")
+    with_tenant = jwt.encode({**payload, "tenant": "eu"}, key, "RS256", headers={"kid": "k1"})
+    without = jwt.encode(
+        {**payload, "t": 1, "e": 1, "n": 1, "a": 1}, key, "RS256", headers={"kid": "k1"}
+    )
+    with anyio.fail_after(10):
+        assert (await verifier.verify(with_tenant))["tenant"] == "eu"
+        with pytest.raises(InvalidTokenError, match="no 'tenant' claim"):
+            await verifier.verify(without)

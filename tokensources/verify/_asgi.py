@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
-from .._errors import ConfigError, TokenSourceError
+from .._errors import TokenSourceError
 from .._log import logger
 from ._bearer import bearer_token, challenge, check_realm
 from ._claims import Claims, scope_list
+from ._paths import PathRules
 from ._verifier import JWTVerifier
 
 __all__ = ["CLAIMS_KEY", "ASGIApp", "BearerAuth", "authenticate", "claims_from"]
@@ -103,13 +104,21 @@ class BearerAuth:
         verifier: the ``JWTVerifier`` to check tokens with.
         scopes: scopes every protected request must carry: an iterable of
             scopes, or one space-separated string.
-        paths: path prefixes to protect, matched on whole segments
-            (``"/api"`` covers ``/api`` and ``/api/x``, not ``/apix``).
+        paths: path prefixes to protect (None: every path), as the wrapped
+            app routes them — below any ``root_path``, so under a ``Mount``
+            or a server's ``--root-path`` they name the app's own routes.
+            Matched on whole segments (``"/api"`` covers ``/api`` and
+            ``/api/x``, not ``/apix``), case-insensitively, and on every
+            reading of the path a router might make: the full ``path`` as
+            well as the part below ``root_path``, each also decoded once
+            more and with ``//``, ``\\``, ``.`` and ``..`` resolved. When in
+            doubt, a request is protected.
         realm: the ``realm`` named in challenges.
 
     Raises:
-        ConfigError: a path does not start with ``/``, a scope is empty or
-            not a string, or the realm is unusable.
+        ConfigError: ``paths`` is a string, a path does not start with
+            ``/``, a scope is empty, not a string or not a valid scope
+            token, or the realm is unusable.
     """
 
     def __init__(
@@ -125,16 +134,11 @@ class BearerAuth:
         self._verifier = verifier
         self._scopes = scope_list(scopes)
         self._realm = check_realm(realm)
-        self._paths = None if paths is None else tuple(_prefix(path) for path in paths)
-
-    def _protects(self, path: str) -> bool:
-        if self._paths is None:
-            return True
-        return any(path == prefix or path.startswith(prefix + "/") for prefix in self._paths)
+        self._paths = PathRules(paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
-        if scope["type"] not in ("http", "websocket") or not self._protects(scope.get("path", "")):
+        if scope["type"] not in ("http", "websocket") or not self._paths.protects(scope):
             await self.app(scope, receive, send)
             return
         try:
@@ -160,9 +164,3 @@ class BearerAuth:
         ]
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-def _prefix(path: object) -> str:
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise ConfigError(f"paths must start with '/', got {path!r}")
-    return path.rstrip("/")

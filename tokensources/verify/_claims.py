@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from .._errors import ConfigError, InsufficientScopeError
 
-__all__ = ["Claims", "require_scopes", "scope_list", "scopes_of"]
+__all__ = ["Claims", "require_scopes", "scope_list", "scopes_of", "split_scope"]
+
+
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), tokens separated by SP.
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
+def split_scope(value: str) -> list[str]:
+    """The scope tokens of a space-separated scope string, in order.
+
+    RFC 6749 §3.3 separates scopes by SP (0x20) alone: any other white
+    space (a tab, a no-break space U+00A0, a line break) belongs to the
+    token it is in: ``admin``, U+00A0, ``read:messages`` is one scope,
+    never ``read:messages``. Runs of spaces and spaces at either end are
+    forgiven.
+    """
+    return [part for part in value.split(" ") if part]
 
 
 def scope_list(scopes: Iterable[str] | str) -> tuple[str, ...]:
@@ -17,17 +34,27 @@ def scope_list(scopes: Iterable[str] | str) -> tuple[str, ...]:
     A string is a space-separated list, as in the ``scope`` parameter
     (RFC 6749 §3.3): ``"read:messages write:messages"`` is two scopes, and
     ``"read:messages"`` one (never its characters). Any other iterable
-    holds one scope per item; an item may itself be space-separated.
+    holds one scope per item; an item may itself be space-separated. Only
+    SP separates scopes (see ``split_scope``).
 
     Raises:
-        ConfigError: an item is not a string, or is empty.
+        ConfigError: an item is not a string, is empty, or holds a
+            character RFC 6749 §3.3 does not allow in a scope (other white
+            space, a control character, ``"``, ``\\``, non-ASCII).
     """
     items = [scopes] if isinstance(scopes, str) else scopes
     result: dict[str, None] = {}
     for item in items:
-        if not isinstance(item, str) or not item.split():
+        parts = split_scope(item) if isinstance(item, str) else []
+        if not parts:
             raise ConfigError(f"each scope must be a non-empty string, got {item!r}")
-        result.update(dict.fromkeys(item.split()))
+        for part in parts:
+            if not _SCOPE_TOKEN.fullmatch(part):
+                raise ConfigError(
+                    f"scope {part!r} has a character a scope may not hold (RFC 6749 §3.3: "
+                    "printable ASCII except '\"' and '\\'; scopes are separated by single spaces)"
+                )
+        result.update(dict.fromkeys(parts))
     return tuple(result)
 
 
@@ -36,14 +63,15 @@ def scopes_of(claims: Mapping[str, Any]) -> frozenset[str]:
 
     ``scope`` is a space-separated string (RFC 8693 §4.2, RFC 9068 §2.2.3);
     ``scp`` is a list of strings (Okta) or a space-separated string (Microsoft
-    Entra ID); ``permissions`` is a list of strings (Auth0 RBAC). Values of
-    any other shape grant nothing.
+    Entra ID); ``permissions`` is a list of strings (Auth0 RBAC). Strings are
+    split on SP only (see ``split_scope``); list items are taken whole.
+    Values of any other shape grant nothing.
     """
     granted: set[str] = set()
     for name in ("scope", "scp", "permissions"):
         value = claims.get(name)
         if isinstance(value, str):
-            granted.update(value.split())
+            granted.update(split_scope(value))
         elif isinstance(value, list):
             granted.update(item for item in value if isinstance(item, str) and item)
     return frozenset(granted)
@@ -91,14 +119,16 @@ def require_scopes(claims: Mapping[str, Any], *scopes: str) -> None:
 
     Scopes are compared as whole, case-sensitive words (RFC 6749 §3.3), so
     ``read:messages`` is not granted by ``read:messages:all`` or
-    ``READ:MESSAGES``. An argument may hold several space-separated scopes
+    ``READ:MESSAGES``, nor by ``admin`` and ``read:messages`` joined by a
+    no-break space (only SP separates scopes). An argument may hold several space-separated scopes
     (``"read:messages write:messages"``), as everywhere scopes are given.
     Requiring no scope always passes.
 
     Raises:
         InsufficientScopeError: at least one scope is missing; ``missing``
             lists them in the order they were required.
-        ConfigError: a scope is empty or not a string.
+        ConfigError: a scope is empty, not a string, or holds a character
+            a scope may not hold (see ``scope_list``).
     """
     granted = claims.scopes if isinstance(claims, Claims) else scopes_of(claims)
     missing = tuple(scope for scope in scope_list(scopes) if scope not in granted)

@@ -18,26 +18,11 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
 
 from .._errors import ConfigError
+from .._jose import ALGORITHMS, fits, operation
 from .._log import logger
 
-__all__ = ["ALGORITHMS", "MAX_KEYS", "KeySet", "VerificationKey", "check_algorithms", "parse_jwks"]
+__all__ = ["MAX_KEYS", "KeySet", "VerificationKey", "check_algorithms", "parse_jwks"]
 
-# Signature algorithm → (JWK key type, allowed curves or None for any).
-# RFC 7518 §3.1 and RFC 8037 §3.1. HMAC ("HS*") and "none" are deliberately absent.
-ALGORITHMS: Mapping[str, tuple[str, frozenset[str] | None]] = MappingProxyType(
-    {
-        "RS256": ("RSA", None),
-        "RS384": ("RSA", None),
-        "RS512": ("RSA", None),
-        "PS256": ("RSA", None),
-        "PS384": ("RSA", None),
-        "PS512": ("RSA", None),
-        "ES256": ("EC", frozenset({"P-256"})),
-        "ES384": ("EC", frozenset({"P-384"})),
-        "ES512": ("EC", frozenset({"P-521"})),
-        "EdDSA": ("OKP", frozenset({"Ed25519", "Ed448"})),
-    }
-)
 # The public members of each key type (RFC 7518 §6, RFC 8037 §2); the rest is dropped.
 _PUBLIC_MEMBERS = {
     "RSA": ("kty", "n", "e"),
@@ -62,7 +47,7 @@ def check_algorithms(algorithms: object) -> tuple[str, ...]:
     if not result:
         raise ConfigError("algorithms must name at least one algorithm")
     for alg in result:
-        if alg not in ALGORITHMS:
+        if not isinstance(alg, str) or alg not in ALGORITHMS:
             raise ConfigError(
                 f"algorithm {alg!r} is not supported; use asymmetric ones: {', '.join(ALGORITHMS)}"
             )
@@ -83,32 +68,37 @@ class VerificationKey:
         """Whether a signature made with ``alg`` may be checked with this key.
 
         The key type (and curve) must fit the algorithm, and a key that
-        names its ``alg`` (RFC 7517 §4.4) is used for that algorithm only.
+        names its ``alg`` (RFC 7517 §4.4) is used for that algorithm only —
+        or for another name of the same operation: a key published as
+        ``EdDSA`` on Ed25519 also checks ``Ed25519`` signatures, and the
+        reverse (RFC 9864 §2.2).
         """
-        spec = ALGORITHMS.get(alg)
-        if spec is None or spec[0] != self.kty:
+        if not fits(alg, self.kty, self.crv):
             return False
-        if spec[1] is not None and self.crv not in spec[1]:
-            return False
-        return self.alg is None or self.alg == alg
+        return self.alg is None or operation(self.alg, self.crv) == operation(alg, self.crv)
 
 
 @dataclass(frozen=True, slots=True)
 class KeySet:
-    """The usable keys of one JWKS document, by ``kid``."""
+    """The usable keys of one JWKS document, and those of each ``kid``.
+
+    RFC 7517 §4.5 lets keys of different types share a ``kid`` (the same
+    signer's RSA and EC keys, say), so a ``kid`` may name several keys.
+    """
 
     keys: tuple[VerificationKey, ...]
-    by_kid: Mapping[str, VerificationKey]
+    by_kid: Mapping[str, tuple[VerificationKey, ...]]
 
     def find(self, kid: str | None, alg: str) -> VerificationKey | None:
         """The key for a token header's ``kid`` and ``alg``, or None.
 
-        A token without ``kid`` is matched only when exactly one key fits
-        ``alg``: guessing among several would be trying keys until one works.
+        With a ``kid``: the first of its keys (in document order) whose type,
+        curve and own ``alg`` fit ``alg``. A token without ``kid`` is matched
+        only when exactly one key fits ``alg``: guessing among several would
+        be trying keys until one works.
         """
         if kid is not None:
-            key = self.by_kid.get(kid)
-            return key if key is not None and key.accepts(alg) else None
+            return next((key for key in self.by_kid.get(kid, ()) if key.accepts(alg)), None)
         fitting = [key for key in self.keys if key.accepts(alg)]
         return fitting[0] if len(fitting) == 1 else None
 
@@ -134,23 +124,32 @@ def parse_jwks(document: bytes | str | Mapping[str, Any]) -> KeySet:
         key = _load_key(jwk)
         if key is not None:
             keys.append(key)
-    by_kid: dict[str, VerificationKey] = {}
+    by_kid: dict[str, tuple[VerificationKey, ...]] = {}
     for key in keys:
         if key.kid is not None:
-            by_kid.setdefault(key.kid, key)
+            by_kid[key.kid] = (*by_kid.get(key.kid, ()), key)
     return KeySet(tuple(keys), MappingProxyType(by_kid))
 
 
 def _usable(jwk: Mapping[str, Any]) -> bool:
     """Whether a JWK is a public signature-verification key we can use."""
     kty, kid, alg = jwk.get("kty"), jwk.get("kid"), jwk.get("alg")
-    if kty not in _PUBLIC_MEMBERS or (kid is not None and not isinstance(kid, str)):
+    # Members of the wrong JSON type (a list where a string belongs) make the
+    # key unusable, never the whole document unreadable.
+    if not isinstance(kty, str) or kty not in _PUBLIC_MEMBERS:
         logger.debug("JWKS key skipped: key type %r is not an asymmetric signing key", kty)
+        return False
+    if kid is not None and not isinstance(kid, str):
+        logger.debug("JWKS key skipped: its kid is not a string")
         return False
     key_ops = jwk.get("key_ops")
     if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
         return False
-    return jwk.get("use", "sig") == "sig" and (alg is None or alg in ALGORITHMS)
+    # RFC 7517 §4.2 and §4.4: a key meant for encryption, or for an algorithm
+    # outside the table, is never used to verify.
+    return jwk.get("use", "sig") == "sig" and (
+        alg is None or (isinstance(alg, str) and alg in ALGORITHMS)
+    )
 
 
 def _load_key(jwk: object) -> VerificationKey | None:

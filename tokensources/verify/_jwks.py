@@ -12,7 +12,11 @@ in front of it gives single flight, a hot path without I/O and
 
 After ``expires_at`` with the endpoint still down, verification fails with
 the fetch error (a transient ``TokenSourceError``), not with
-``InvalidTokenError``: the token may well be fine.
+``InvalidTokenError``: the token may well be fine. With nothing usable
+cached, ``reuse()`` backs off after a failed fetch (jittered, doubling,
+never shorter than the endpoint's ``Retry-After``): callers meanwhile get
+that fetch's error at once, so incoming requests never drive one JWKS fetch
+each.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from .._log import logger
 from .._redact import excerpt, safe_url
 from .._source import Clock
 from .._token import Token
-from .._wire import cache_max_age
+from .._wire import cache_max_age, parse_retry_after
 from ..sources import discover
 from ..wrappers import Reuse, reuse
 from ._jwk import KeySet, VerificationKey, parse_jwks
@@ -173,6 +177,8 @@ class JWKSFetch:
             raise TokenEndpointError(
                 f"the JWKS endpoint {where} answered {raw.status_code}",
                 status_code=raw.status_code,
+                # RFC 9110 §10.2.3: the cache waits at least this long to retry.
+                retry_after=parse_retry_after(raw.retry_after, raw.sent_at),
                 body_excerpt=excerpt(raw.body),
                 url=where,
             )
@@ -201,7 +207,9 @@ class JWKSFetch:
 class KeyCache:
     """Finds the key for a token header, fetching the JWKS as rarely as possible.
 
-    * Cold cache: however many verifications start at once, one fetch.
+    * Cold cache: however many verifications start at once, one fetch. If
+      it fails, verifications get its error at once until ``reuse()``'s
+      backoff has passed; then one of them fetches again.
     * Unknown ``kid``: the JWKS is refetched (the issuer may have rotated
       its keys) if no fetch started within ``cooldown`` seconds, and the
       token is judged on the new keys; a token arriving while a fetch is

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
 import httpx
-import jwt
 
 from .._closing import AsyncClosing
-from .._errors import ConfigError, InvalidTokenError
+from .._errors import ConfigError
 from .._http import HttpClient, check_endpoint_url
 from .._source import Clock
 from ..wrappers import Reuse, reuse
 from ..wrappers._checks import check_seconds
 from ._claims import Claims, require_scopes, scope_list
+from ._decode import ClaimRules, decode_claims
 from ._header import read_header
 from ._jwk import VerificationKey, check_algorithms
 from ._jwks import Discovery, KeyCache
@@ -27,14 +27,6 @@ __all__ = ["DEFAULT_MAX_TOKEN_BYTES", "JWTVerifier"]
 DEFAULT_MAX_TOKEN_BYTES = 16 * 1024
 # RFC 7519 §4.1: claims every access token must carry for the checks to mean anything.
 _ALWAYS_REQUIRED = ("exp", "iss", "aud")
-# Why pyjwt refused a token, in words that name the check and nothing else.
-_PYJWT_REASONS: tuple[tuple[type[Exception], str], ...] = (
-    (jwt.InvalidSignatureError, "the signature does not verify"),
-    (jwt.InvalidAudienceError, "the token is for another audience (aud)"),
-    (jwt.InvalidIssuerError, "the token is from another issuer (iss)"),
-    (jwt.InvalidAlgorithmError, "the token's algorithm is not accepted"),
-    (jwt.DecodeError, "the token is malformed"),
-)
 
 
 class _KeyFinder(Protocol):
@@ -49,7 +41,8 @@ class JWTVerifier(AsyncClosing):
     never accepted, so a token "signed" with the public key as an HMAC
     secret is refused); the signature, with the issuer's key named by
     ``kid`` — a key whose type or own ``alg`` does not fit the token's
-    algorithm is never used; ``iss`` equal to ``issuer``; ``aud``
+    algorithm is never used (several keys may share a ``kid``, RFC 7517
+    §4.5: the first that fits is used); ``iss`` equal to ``issuer``; ``aud``
     containing one of ``audience``; ``exp`` in the future and ``nbf`` and
     ``iat`` not in the future, each with ``leeway`` seconds of tolerance.
 
@@ -71,9 +64,13 @@ class JWTVerifier(AsyncClosing):
             keys: no cache, no I/O; the function is called on every
             verification and its result parsed again whenever it is a
             different object.
-        algorithms: the accepted signature algorithms (asymmetric only).
+        algorithms: the accepted signature algorithms, asymmetric only:
+            ``RS*``, ``PS*``, ``ES256``/``ES384``/``ES512``, ``EdDSA`` and its
+            RFC 9864 names ``Ed25519`` and ``Ed448`` (each a separate
+            choice: name both ``EdDSA`` and ``Ed25519`` to accept both).
         leeway: seconds of clock skew tolerated on ``exp``, ``nbf``, ``iat``.
-        required_claims: further claims every token must have (e.g. ``"sub"``).
+        required_claims: further claims every token must have, not null: a
+            name (``"sub"``) or several.
         max_token_bytes: longer tokens are refused before being parsed.
         jwks_max_age: seconds a fetched key set is used before a refresh.
         jwks_stale_if_error: seconds more it is used while refreshes fail.
@@ -114,8 +111,12 @@ class JWTVerifier(AsyncClosing):
         self._issuer = issuer
         self._audience = _check_audience(audience)
         self._algorithms = check_algorithms(algorithms)
-        self._leeway = check_seconds("leeway", leeway)
-        self._required = tuple(dict.fromkeys((*_ALWAYS_REQUIRED, *required_claims)))
+        self._rules = ClaimRules(
+            issuer,
+            self._audience,
+            _check_required(required_claims),
+            check_seconds("leeway", leeway),
+        )
         if isinstance(max_token_bytes, bool) or not isinstance(max_token_bytes, int):
             raise ConfigError("max_token_bytes must be an int")
         if max_token_bytes < 256:
@@ -183,7 +184,9 @@ class JWTVerifier(AsyncClosing):
         with the cached keys) or a token names an unknown ``kid`` (then at
         most one refetch per cool-down, which only the callers with an
         unknown ``kid`` wait for; the others go on with the cached keys).
-        Cancelling a caller affects only that caller.
+        While no key set was ever fetched and the fetch fails, callers get
+        that failure at once during a growing backoff instead of fetching
+        again. Cancelling a caller affects only that caller.
 
         Args:
             token: the bearer token, without the ``Bearer`` prefix.
@@ -238,51 +241,9 @@ class JWTVerifier(AsyncClosing):
     def _claims(
         self, token: str, key: VerificationKey, alg: str, required: tuple[str, ...]
     ) -> Claims:
-        claims = Claims(self._decode(token, key, alg))
+        claims = Claims(decode_claims(token, key, alg, self._rules, self._clock()))
         require_scopes(claims, *required)
         return claims
-
-    def _decode(self, token: str, key: VerificationKey, alg: str) -> dict[str, Any]:
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key.key,
-                algorithms=[alg],
-                audience=self._audience,
-                issuer=self._issuer,
-                # Time claims are checked below against the injected clock.
-                options={
-                    "verify_exp": False,
-                    "verify_nbf": False,
-                    "verify_iat": False,
-                    "require": list(self._required),
-                },
-            )
-        except jwt.MissingRequiredClaimError as exc:
-            raise InvalidTokenError(f"the token has no {exc.claim!r} claim") from None
-        except jwt.PyJWTError as exc:
-            raise InvalidTokenError(_reason(exc)) from None
-        self._check_times(claims)
-        return claims
-
-    def _check_times(self, claims: Mapping[str, Any]) -> None:
-        now, leeway = self._clock(), self._leeway
-        times = {}
-        for name in ("exp", "nbf", "iat"):
-            value = claims.get(name)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise InvalidTokenError(f"the token's {name!r} claim is not a number")
-            times[name] = float(value)
-        # RFC 7519 §4.1.4: the token must not be accepted on or after exp.
-        if now >= times["exp"] + leeway:
-            raise InvalidTokenError("the token has expired (exp)")
-        # RFC 7519 §4.1.5: nor before nbf.
-        if "nbf" in times and now + leeway < times["nbf"]:
-            raise InvalidTokenError("the token is not valid yet (nbf)")
-        if "iat" in times and now + leeway < times["iat"]:
-            raise InvalidTokenError("the token was issued in the future (iat)")
 
     async def aclose(self) -> None:
         """Close the HTTP client if this verifier created it."""
@@ -304,8 +265,10 @@ def _check_audience(audience: object) -> tuple[str, ...]:
     return tuple(values)
 
 
-def _reason(exc: Exception) -> str:
-    for kind, reason in _PYJWT_REASONS:
-        if isinstance(exc, kind):
-            return reason
-    return f"the token was refused ({type(exc).__name__})"
+def _check_required(required_claims: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(required_claims, str):
+        required_claims = (required_claims,)
+    names = tuple(dict.fromkeys((*_ALWAYS_REQUIRED, *required_claims)))
+    if not all(isinstance(name, str) and name for name in names):
+        raise ConfigError("required_claims must be non-empty strings")
+    return names
