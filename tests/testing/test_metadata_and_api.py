@@ -164,6 +164,21 @@ async def test_rotate_keys_keep_old_is_a_rollover(
     assert [key["kid"] for key in keys] == [new_kid, old_kid]
 
 
+async def test_a_replaced_clock_dates_new_tokens_and_expires_them_in_the_api(
+    server: AuthorizationServer, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """A clock set on a running server is the one its tokens and its API check both use."""
+    later = FakeClock(clock.now + 1000)
+    server.clock = later
+    token = server.issue_token(lifetime=60)
+
+    assert jwt.decode(token, options={"verify_signature": False})["iat"] == later.now
+    assert (await get(http, "/api/private", token)).status_code == 200
+    later.advance(61)
+    assert (await get(http, "/api/private", token)).status_code == 401
+    assert server.counters.api_unauthorized == 1
+
+
 async def test_unknown_paths_are_404(http: httpx.AsyncClient) -> None:
     """Paths the server does not serve answer 404."""
     assert (await get(http, "/nowhere")).status_code == 404

@@ -12,6 +12,7 @@ import pytest
 
 from tests.clock import FakeClock
 from tests.testing.keys import PrivateKey, public_jwk
+from tokensources._jose import SIGNATURE_ALGORITHMS, sign
 from tokensources.testing import AuthorizationServer
 
 pytestmark = pytest.mark.anyio
@@ -171,9 +172,62 @@ async def test_an_hour_long_assertion_is_accepted(
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.parametrize("published_alg", [None, "EdDSA", "Ed25519"])
+async def test_an_rfc_9864_ed25519_assertion_gets_a_token(
+    server: AuthorizationServer,
+    http: httpx.AsyncClient,
+    clock: FakeClock,
+    private_keys: dict[str, PrivateKey],
+    published_alg: str | None,
+) -> None:
+    """An assertion whose header says Ed25519 (RFC 9864 §2.2) is checked like one saying EdDSA."""
+    jwk = public_jwk(private_keys["Ed25519"], "ed")
+    if published_alg is not None:
+        jwk["alg"] = published_alg
+    server.register_client(CLIENT, jwks={"keys": [jwk]})
+    claims = {"iss": CLIENT, "sub": CLIENT, "aud": server.token_endpoint,
+              "exp": clock.now + 60, "jti": uuid.uuid4().hex}  # fmt: skip
+    token = sign(claims, private_keys["Ed25519"], "Ed25519", headers={"kid": "ed"})
+
+    response = await send(http, token)
+
+    assert response.status_code == 200, response.text
+    assert server.counters.tokens_issued == 1
+
+
+async def test_a_key_published_for_another_algorithm_does_not_verify(
+    server: AuthorizationServer,
+    http: httpx.AsyncClient,
+    clock: FakeClock,
+    private_keys: dict[str, PrivateKey],
+) -> None:
+    """A key registered with alg PS256 does not accept an RS256 signature made with it."""
+    jwk = {**public_jwk(private_keys["RSA"], "rsa"), "alg": "PS256"}
+    server.register_client(CLIENT, jwks={"keys": [jwk]})
+    token = assertion(
+        private_keys["RSA"], alg="RS256", kid="rsa", now=clock.now, aud=server.token_endpoint
+    )
+
+    response = await send(http, token)
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+
+
+async def test_the_metadata_announces_the_librarys_algorithm_table(
+    server: AuthorizationServer, http: httpx.AsyncClient
+) -> None:
+    """The assertion algorithms announced are exactly those the library signs and verifies."""
+    with anyio.fail_after(10):
+        doc = (await http.get("/.well-known/openid-configuration")).json()
+
+    assert doc["token_endpoint_auth_signing_alg_values_supported"] == list(SIGNATURE_ALGORITHMS)
+    assert not any(alg.startswith("HS") or alg == "none" for alg in SIGNATURE_ALGORITHMS)
+
+
 def test_the_server_signing_key_id_is_the_rfc_7638_thumbprint() -> None:
     """The server's kid is the library's RFC 7638 thumbprint of its published key."""
-    from tokensources.sources._keys import jwk_thumbprint
+    from tokensources._jose import jwk_thumbprint
 
     (published,) = AuthorizationServer().jwks()["keys"]
     assert published["kid"] == jwk_thumbprint(published)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from urllib.parse import quote_plus
 
 import anyio
@@ -237,6 +238,47 @@ async def test_token_lifetime_is_settable_and_per_client(
     assert default.json()["expires_in"] == 60
     assert short.json()["expires_in"] == 5
     assert server.verify_access_token(short.json()["access_token"])["exp"] == clock.now + 5
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "announced"),
+    [(3600, 3600), (12.5, 12), (59.999, 59), (1.0, 1), (0.4, 1)],
+    ids=["whole", "half", "almost-a-minute", "one", "under-a-second"],
+)
+async def test_expires_in_is_whole_seconds_while_exp_stays_exact(
+    server: AuthorizationServer,
+    http: httpx.AsyncClient,
+    clock: FakeClock,
+    lifetime: float,
+    announced: int,
+) -> None:
+    """expires_in is an integer (rounded down, at least 1); the token's exp keeps the fraction."""
+    server.token_lifetime = lifetime
+
+    response = await post(http, data=GRANT, auth=DEMO)
+
+    assert response.status_code == 200
+    # RFC 6749 §5.1 clients parse an integer: the wire text itself must be one ("12", not "12.5").
+    wire = re.search(r'"expires_in":([^,}]*)', response.text)
+    assert wire is not None
+    assert wire.group(1) == str(announced)
+    assert response.json()["expires_in"] == announced
+    claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+    assert claims["exp"] == clock.now + lifetime
+
+
+async def test_a_clients_fractional_lifetime_is_announced_in_whole_seconds(
+    server: AuthorizationServer, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """A client registered with a fractional lifetime gets whole seconds too, and its exact exp."""
+    server.register_client("brief", "brief-secret", token_lifetime=90.75)
+
+    response = await post(http, data=GRANT, auth=("brief", "brief-secret"))
+
+    assert response.json()["expires_in"] == 90
+    assert isinstance(response.json()["expires_in"], int)
+    token = response.json()["access_token"]
+    assert server.verify_access_token(token)["exp"] == clock.now + 90.75
 
 
 async def test_counters_count_requests_per_client(

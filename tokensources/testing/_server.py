@@ -1,8 +1,20 @@
-"""``AuthorizationServer``: the ASGI app, its routes, clients and keys."""
+"""``AuthorizationServer``: the public face of the server's parts, and its transports.
+
+The parts (wired in ``_assembly``), each in its own module, receive what
+they use and nothing else:
+
+- ``Issuer``: the issuer URL, default audience and token lifetime, the clock;
+- ``SigningKeys``: the keys tokens are signed with, published as the JWKS;
+- ``ClientRegistry``: the registered clients;
+- ``ClientAuthenticator``: one ``ClientAuthMethod`` per authentication method;
+- ``AccessTokens``: signs access tokens and verifies them;
+- grants (``ClientCredentialsGrant``), by ``grant_type``;
+- endpoints: ``TokenEndpoint``, ``JwksEndpoint``, ``MetadataEndpoint``, ``DemoApi``;
+- ``Counters`` and ``Faults``, shared by the endpoints that count and misbehave.
+"""
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -11,25 +23,20 @@ from typing import Any
 import anyio.from_thread
 import httpx
 
-from .._errors import ConfigError
 from .._source import Clock
-from ..verify import JWTVerifier
-from ._asgi import Receive, Request, Scope, Send
-from ._client_auth import ClientAuthenticator, RegisteredClient, load_jwks
+from ._asgi import Receive, Scope, Send
+from ._assembly import assemble
+from ._clients import DEFAULT_SCOPES
 from ._counters import Counters
 from ._faults import Faults
 from ._inprocess import InProcessTransport
-from ._keys import SigningKeys
+from ._issuer import DEFAULT_ISSUER, Issuer
 from ._loopback import serve_asgi
-from ._routes import JWKS_PATH, TOKEN_PATH, handle_asgi, metadata_document
-from ._token_endpoint import numeric
 
 __all__ = ["DEFAULT_ISSUER", "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "AuthorizationServer"]
 
 DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"
-DEFAULT_ISSUER = "http://testserver"
-DEFAULT_SCOPES = ("read:messages", "write:messages")
 
 
 class AuthorizationServer:
@@ -51,9 +58,14 @@ class AuthorizationServer:
     while serving on loopback, the served base URL; otherwise
     ``http://testserver``, the base URL of ``client()``.
 
+    ``token_lifetime``, ``clock`` and ``audience`` may be changed at any
+    time; the next request sees the change.
+
     Args:
         issuer: a fixed issuer URL; None to follow the rules above.
         token_lifetime: seconds an access token lives (also settable later).
+            ``expires_in`` announces it in whole seconds (rounded down, and
+            at least 1 for a positive lifetime); the token's ``exp`` is exact.
         clock: the wall clock used for ``iat``/``exp`` and every expiry check.
         audience: the ``aud`` of tokens by default, and what ``/api/private``
             requires.
@@ -70,40 +82,74 @@ class AuthorizationServer:
         audience: str = "https://api.example.com",
         register_demo_client: bool = True,
     ) -> None:
-        self._issuer = issuer.rstrip("/") if issuer else None
-        self._served: list[str] = []
-        self.token_lifetime = token_lifetime
-        self.clock = clock
-        self.audience = audience
-        self.counters = Counters()
-        self.faults = Faults()
-        self._keys = SigningKeys()
-        self._verifier: JWTVerifier | None = None
-        self._verifier_settings: tuple[str, str, Clock] | None = None
-        self._clients: dict[str, RegisteredClient] = {}
-        self._authenticator = ClientAuthenticator(self._clients, clock)
+        self._counters = Counters()
+        self._faults = Faults()
+        self._issuer = Issuer(
+            url=issuer, audience=audience, token_lifetime=token_lifetime, clock=clock
+        )
+        parts = assemble(self._issuer, counters=self._counters, faults=self._faults)
+        self._keys = parts.keys
+        self._clients = parts.clients
+        self._tokens = parts.tokens
+        self._metadata = parts.metadata
+        self._router = parts.router
         if register_demo_client:
             self.register_client(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
 
     def __repr__(self) -> str:
-        return f"AuthorizationServer(issuer={self.issuer!r}, clients={sorted(self._clients)!r})"
+        return f"AuthorizationServer(issuer={self.issuer!r}, clients={self._clients.ids()!r})"
+
+    @property
+    def counters(self) -> Counters:
+        """What the server has seen: requests by endpoint and client, tokens, errors, faults."""
+        return self._counters
+
+    @property
+    def faults(self) -> Faults:
+        """The misbehaviours queued for the next requests, and the latency of token answers."""
+        return self._faults
+
+    @property
+    def token_lifetime(self) -> float:
+        """Seconds an access token lives, unless its client was registered with its own."""
+        return self._issuer.token_lifetime
+
+    @token_lifetime.setter
+    def token_lifetime(self, seconds: float) -> None:
+        self._issuer.token_lifetime = seconds
+
+    @property
+    def clock(self) -> Clock:
+        """The wall clock (epoch seconds) for ``iat``/``exp`` and every expiry check."""
+        return self._issuer.clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self._issuer.clock = clock
+
+    @property
+    def audience(self) -> str:
+        """The ``aud`` of tokens by default, and what ``/api/private`` requires."""
+        return self._issuer.audience
+
+    @audience.setter
+    def audience(self, audience: str) -> None:
+        self._issuer.audience = audience
 
     @property
     def issuer(self) -> str:
         """The issuer URL (no trailing slash); see the class docstring for how it is chosen."""
-        if self._issuer is not None:
-            return self._issuer
-        return self._served[-1] if self._served else DEFAULT_ISSUER
+        return self._issuer.url
 
     @property
     def token_endpoint(self) -> str:
         """The token endpoint URL, built from the issuer."""
-        return self.issuer + TOKEN_PATH
+        return self._issuer.token_endpoint
 
     @property
     def jwks_uri(self) -> str:
         """The JWKS URL, built from the issuer."""
-        return self.issuer + JWKS_PATH
+        return self._issuer.jwks_uri
 
     def register_client(
         self,
@@ -134,20 +180,12 @@ class AuthorizationServer:
         Raises:
             ConfigError: no credential, an empty id, or unusable keys.
         """
-        if not isinstance(client_id, str) or not client_id:
-            raise ConfigError("client_id must be a non-empty string")
-        if secret is None and jwks is None:
-            raise ConfigError("a client needs a secret, a jwks, or both")
-        if secret is not None and (not isinstance(secret, str) or not secret):
-            raise ConfigError("secret must be a non-empty string")
-        scope_list = (scopes,) if isinstance(scopes, str) else tuple(scopes)
-        audience_list = (audiences,) if isinstance(audiences, str) else audiences
-        self._clients[client_id] = RegisteredClient(
-            client_id=client_id,
-            secret=secret,
-            keys=load_jwks(jwks) if jwks is not None else (),
-            scopes=scope_list,
-            audiences=tuple(audience_list) if audience_list is not None else None,
+        self._clients.register(
+            client_id,
+            secret,
+            jwks=jwks,
+            scopes=scopes,
+            audiences=audiences,
             token_lifetime=token_lifetime,
         )
 
@@ -180,7 +218,8 @@ class AuthorizationServer:
             client_id: the ``sub`` and ``client_id`` claims.
             scope: a space-separated string or a list; None gives the
                 registered client's scopes (or none for an unknown client).
-            lifetime: seconds until ``exp``; None uses the client's or server's.
+            lifetime: seconds until ``exp`` (fractions kept); None uses the
+                client's or server's.
             audience: the ``aud`` claim; None uses the server's ``audience``.
         """
         client = self._clients.get(client_id)
@@ -188,23 +227,9 @@ class AuthorizationServer:
             scope = client.scopes if client is not None else ()
         scope_text = scope if isinstance(scope, str) else " ".join(scope)
         if lifetime is None:
-            lifetime = self._lifetime_for(client) if client is not None else self.token_lifetime
-        return self._mint(client_id, scope_text, audience or self.audience, lifetime)
-
-    def _api_verifier(self) -> JWTVerifier:
-        """The verifier ``/api/private`` uses, rebuilt when the issuer, audience or clock change."""
-        settings = (self.issuer, self.audience, self.clock)
-        if self._verifier is None or self._verifier_settings != settings:
-            self._verifier = JWTVerifier(
-                self.issuer,
-                self.audience,
-                jwks=self._keys.jwks_bytes,  # same bytes object until the keys change
-                leeway=0,
-                required_claims=("sub",),
-                clock=self.clock,
-            )
-            self._verifier_settings = settings
-        return self._verifier
+            default = self._issuer.token_lifetime
+            lifetime = client.lifetime_or(default) if client is not None else default
+        return self._tokens.mint(client_id, scope_text, audience or self.audience, lifetime)
 
     def verify_access_token(self, token: str) -> dict[str, Any]:
         """Verify a token as ``/api/private`` does and return its claims.
@@ -217,7 +242,7 @@ class AuthorizationServer:
             InvalidTokenError: bad signature, unknown key, wrong ``iss`` or
                 ``aud``, no ``sub``, or expired by the server's clock.
         """
-        return dict(self._api_verifier().verify_sync(token))
+        return dict(self._tokens.verify(token))
 
     def client(self, **kwargs: Any) -> httpx.AsyncClient:
         """An ``httpx.AsyncClient`` that talks to this server in-process.
@@ -244,11 +269,11 @@ class AuthorizationServer:
         holds it) closes the listener and every open connection.
         """
         async with serve_asgi(self, host, port) as url:
-            self._served.append(url)
+            self._issuer.serving(url)
             try:
                 yield url
             finally:
-                self._served.remove(url)
+                self._issuer.stopped_serving(url)
 
     @contextmanager
     def serve_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
@@ -266,46 +291,8 @@ class AuthorizationServer:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI 3.0 entry point."""
-        await handle_asgi(self, scope, receive, send)
+        await self._router(scope, receive, send)
 
     def metadata(self) -> dict[str, Any]:
         """The RFC 8414 / OpenID discovery document, built from the issuer."""
-        return metadata_document(self)
-
-    # Hooks for the token endpoint.
-
-    def _authenticate_client(self, request: Request, form: Mapping[str, str]) -> RegisteredClient:
-        return self._authenticator.authenticate(request.headers, form, self._assertion_audiences())
-
-    def _assertion_audiences(self) -> set[str]:
-        """The values a client assertion's ``aud`` may name.
-
-        RFC 7523 §3: the aud names the token endpoint; the issuer is accepted
-        too, as OpenID Connect and most servers do. While serving on loopback
-        under a fixed issuer, the served URLs are this server as well. The
-        request's Host header is not: the client chooses it, so accepting it
-        would accept any audience.
-        """
-        audiences = {self.issuer, self.token_endpoint}
-        for url in tuple(self._served):  # a copy: serve_in_thread() changes it from a thread
-            audiences |= {url, url + TOKEN_PATH}
-        return audiences
-
-    def _lifetime_for(self, client: RegisteredClient) -> float:
-        if client.token_lifetime is not None:
-            return client.token_lifetime
-        return self.token_lifetime
-
-    def _mint(self, client_id: str, scope: str, audience: str | list[str], lifetime: float) -> str:
-        now = self.clock()
-        claims = {
-            "iss": self.issuer,
-            "sub": client_id,
-            "aud": audience,
-            "scope": scope,
-            "client_id": client_id,
-            "iat": numeric(now),
-            "exp": numeric(now + lifetime),
-            "jti": secrets.token_urlsafe(16),
-        }
-        return self._keys.sign(claims)
+        return self._metadata.document()

@@ -1,4 +1,4 @@
-"""The testing server's token-signing keys and the JWKS that publishes them."""
+"""The issuer's token-signing keys and the JWKS that publishes them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from ..sources._keys import jwk_thumbprint
+from .._jose import jwk_thumbprint
 
 __all__ = ["SIGNING_ALGORITHM", "SigningKey", "SigningKeys"]
 

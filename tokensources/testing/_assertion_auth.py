@@ -1,0 +1,184 @@
+"""``private_key_jwt``: a client assertion signed by a registered key (RFC 7523 §2.2).
+
+The assertion's claims are checked as RFC 7523 §3 says (``check_assertion_claims``,
+shared by any method that authenticates with a signed JWT); how the
+signature is verified is the method's own business.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
+
+import jwt
+
+from .._jose import SIGNATURE_ALGORITHMS, operation, verify_signature
+from .._source import Clock
+from ..sources._private_key_jwt import CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME
+from ._clients import ClientRegistry, RegisteredClient
+from ._oauth_errors import OAuthError, invalid_client
+from ._replay import ReplayCache
+from ._token_request import TokenRequest
+
+__all__ = ["ASSERTION_ALGORITHMS", "LEEWAY", "PrivateKeyJWT", "check_assertion_claims"]
+
+# The library's one algorithm table: asymmetric algorithms only, since a
+# symmetric "HS256" assertion checked against a public key is the classic
+# algorithm-confusion attack.
+ASSERTION_ALGORITHMS = SIGNATURE_ALGORITHMS
+# Seconds of clock difference forgiven in exp and nbf. An assertion's exp may
+# be at most MAX_ASSERTION_LIFETIME (one hour, PrivateKeyJWT's own limit and
+# Okta's) ahead, so every assertion the library can send is accepted here.
+LEEWAY = 5.0
+
+
+def check_assertion_claims(
+    client_id: str,
+    claims: Mapping[str, Any],
+    *,
+    audiences: Collection[str],
+    now: float,
+    replays: ReplayCache,
+) -> None:
+    """Check a verified client assertion's claims for ``client_id`` (RFC 7523 §3).
+
+    ``iss`` and ``sub`` are the client id, ``aud`` names one of ``audiences``,
+    ``exp`` is ahead (by at most an hour), ``nbf`` (if any) has passed, and
+    the ``jti`` was not accepted before while it was valid.
+
+    Raises:
+        OAuthError: ``invalid_client`` naming the failed check.
+    """
+    if claims.get("iss") != client_id or claims.get("sub") != client_id:
+        raise invalid_client("the assertion's iss and sub must both be the client id")
+    aud = claims.get("aud")
+    aud_values = aud if isinstance(aud, list) else [aud]
+    if not any(isinstance(value, str) and value in audiences for value in aud_values):
+        raise invalid_client("the assertion's aud is not this token endpoint or issuer")
+    exp = claims.get("exp")
+    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+        raise invalid_client("the assertion has no numeric exp")
+    if exp <= now - LEEWAY:
+        raise invalid_client("the assertion has expired")
+    if exp > now + MAX_ASSERTION_LIFETIME + LEEWAY:
+        raise invalid_client("the assertion's exp is too far in the future")
+    nbf = claims.get("nbf")
+    if isinstance(nbf, (int, float)) and nbf > now + LEEWAY:
+        raise invalid_client("the assertion is not valid yet (nbf)")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti:
+        raise invalid_client("the assertion has no jti")
+    if not replays.first_use((client_id, jti), float(exp)):
+        raise invalid_client("the assertion's jti was already used")
+
+
+def _unverified_iss(assertion: str) -> str | None:
+    try:
+        iss = jwt.decode(assertion, options={"verify_signature": False}).get("iss")
+    except jwt.PyJWTError:
+        return None
+    return iss if isinstance(iss, str) else None
+
+
+class PrivateKeyJWT:
+    """``private_key_jwt``: a JWT signed with a private key whose public half is registered.
+
+    Args:
+        clients: the registered clients (and their public keys).
+        audiences: the values an assertion's ``aud`` may name, asked for
+            each request (they change while serving on loopback).
+        clock: the issuer's clock.
+        replays: where accepted ``jti`` values are remembered.
+    """
+
+    name = "private_key_jwt"
+    signing_algorithms: Sequence[str] = ASSERTION_ALGORITHMS
+
+    def __init__(
+        self,
+        clients: ClientRegistry,
+        *,
+        audiences: Callable[[], Collection[str]],
+        clock: Clock,
+        replays: ReplayCache,
+    ) -> None:
+        self._clients = clients
+        self._audiences = audiences
+        self._clock = clock
+        self._replays = replays
+
+    def used_by(self, request: TokenRequest) -> bool:
+        """Whether the form has a ``client_assertion`` or a ``client_assertion_type``."""
+        return "client_assertion" in request.form or "client_assertion_type" in request.form
+
+    def claimed_client_id(self, request: TokenRequest) -> str | None:
+        """The form's ``client_id``, else the assertion's unverified ``iss``."""
+        if "client_id" in request.form:
+            return request.form["client_id"]
+        assertion = request.form.get("client_assertion")
+        return _unverified_iss(assertion) if assertion else None
+
+    def authenticate(self, request: TokenRequest) -> RegisteredClient:
+        """The client whose registered key signed the assertion, once its claims check out.
+
+        Raises:
+            OAuthError: ``invalid_request`` without an assertion of the
+                jwt-bearer type; ``invalid_client`` for a bad signature, an
+                unknown issuer or a failed claim check.
+        """
+        form = request.form
+        assertion = form.get("client_assertion")
+        if not assertion or form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
+            raise OAuthError(
+                "invalid_request",
+                "private_key_jwt needs client_assertion and client_assertion_type "
+                f"{CLIENT_ASSERTION_TYPE}",
+            )
+        client, claims = self._verified_claims(assertion)
+        # RFC 7521 §4.2: a client_id, when sent, must name the assertion's client.
+        if form.get("client_id", client.client_id) != client.client_id:
+            raise invalid_client("client_id differs from the assertion's issuer")
+        check_assertion_claims(
+            client.client_id,
+            claims,
+            audiences=self._audiences(),
+            now=self._clock(),
+            replays=self._replays,
+        )
+        return client
+
+    def _verified_claims(self, assertion: str) -> tuple[RegisteredClient, dict[str, Any]]:
+        header: dict[str, Any] | None = None
+        try:
+            header = jwt.get_unverified_header(assertion)
+            unverified = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            header = None  # refused below, leaving no __context__ near the assertion
+        if header is None:
+            raise invalid_client("the client assertion is not a valid JWT")
+        iss = unverified.get("iss")
+        client = self._clients.get(iss) if isinstance(iss, str) else None
+        if client is None or not client.keys:
+            raise invalid_client("the assertion's issuer is not a private_key_jwt client")
+        alg = header.get("alg")
+        if alg not in ASSERTION_ALGORITHMS:
+            raise invalid_client(f"assertion algorithm {alg!r} is not accepted")
+        kid = header.get("kid")
+        for raw, key in client.keys:
+            if kid is not None and raw.get("kid") != kid:
+                continue
+            # A key published for one algorithm signs with that one only; EdDSA
+            # and Ed25519 name the same operation on an Ed25519 key (RFC 9864 §2.2).
+            crv = raw.get("crv")
+            if operation(raw.get("alg", alg), crv) != operation(alg, crv):
+                continue
+            try:
+                payload = verify_signature(assertion, key, alg)
+            except (jwt.PyJWTError, TypeError, ValueError):
+                # ValueError: a key of another family (an EC key for an RS256
+                # assertion) — simply not this client's signing key.
+                continue
+            claims: dict[str, Any] = json.loads(payload)
+            return client, claims
+        raise invalid_client("the assertion's signature does not match a registered key")

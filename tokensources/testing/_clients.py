@@ -1,0 +1,133 @@
+"""The clients an issuer knows: their credentials and what each may ask for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+from .._errors import ConfigError
+
+__all__ = ["DEFAULT_SCOPES", "ClientKey", "ClientRegistry", "RegisteredClient", "load_jwks"]
+
+DEFAULT_SCOPES = ("read:messages", "write:messages")
+# A registered public key: its JWK as given, and the ``cryptography`` key object.
+ClientKey = tuple[dict[str, Any], Any]
+# By key type, not by algorithm: a JWK naming an RFC 9864 algorithm ("Ed25519")
+# loads as well as one naming "EdDSA" or none.
+_LOADERS = {"RSA": RSAAlgorithm.from_jwk, "EC": ECAlgorithm.from_jwk, "OKP": OKPAlgorithm.from_jwk}
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredClient:
+    """A client the server knows: its credentials and what it may ask for.
+
+    Attributes:
+        client_id: the client id.
+        secret: the client secret, or None for a client that signs assertions only.
+        keys: the public keys that verify its assertions.
+        scopes: the scopes it may request (all of them when it requests none).
+        audiences: the audiences it may request; None allows only the issuer's audience.
+        token_lifetime: seconds its tokens live; None uses the issuer's.
+    """
+
+    client_id: str
+    secret: str | None
+    keys: tuple[ClientKey, ...]
+    scopes: tuple[str, ...]
+    audiences: tuple[str, ...] | None
+    token_lifetime: float | None
+
+    def __repr__(self) -> str:
+        # Never the secret: a registered client may end up in a test's failure output.
+        return f"RegisteredClient(client_id={self.client_id!r}, scopes={self.scopes!r})"
+
+    def lifetime_or(self, default: float) -> float:
+        """Seconds this client's tokens live: its own lifetime, else ``default``."""
+        return self.token_lifetime if self.token_lifetime is not None else default
+
+
+def load_jwks(jwks: Mapping[str, Any]) -> tuple[ClientKey, ...]:
+    """Parse a JWK Set (or one JWK) of public keys into (raw JWK, key object) pairs.
+
+    Raises:
+        ConfigError: the set is malformed, holds a private or symmetric key, or
+            a key that cannot be loaded.
+    """
+    raw_keys = jwks.get("keys") if "keys" in jwks else [jwks]
+    if not isinstance(raw_keys, list) or not raw_keys:
+        raise ConfigError("jwks must be a JWK Set with a non-empty 'keys' list")
+    loaded: list[ClientKey] = []
+    for raw in raw_keys:
+        if not isinstance(raw, Mapping) or raw.get("kty") not in _LOADERS:
+            raise ConfigError("jwks keys must be RSA, EC or OKP public keys")
+        if "d" in raw:
+            raise ConfigError("jwks must hold public keys only, not private keys")
+        try:
+            loaded.append((dict(raw), _LOADERS[raw["kty"]](dict(raw))))
+        except (jwt.PyJWTError, KeyError, TypeError, ValueError) as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+            raise ConfigError(f"jwks key {raw.get('kid')!r} cannot be loaded ({problem})") from None
+    return tuple(loaded)
+
+
+class ClientRegistry:
+    """The registered clients of one issuer, by client id.
+
+    Registering replaces a client of the same id at once; requests being
+    answered at that moment see either the old or the new registration.
+    """
+
+    def __init__(self) -> None:
+        self._clients: dict[str, RegisteredClient] = {}
+
+    def register(
+        self,
+        client_id: str,
+        secret: str | None = None,
+        *,
+        jwks: Mapping[str, Any] | None = None,
+        scopes: Iterable[str] = DEFAULT_SCOPES,
+        audiences: Iterable[str] | None = None,
+        token_lifetime: float | None = None,
+    ) -> RegisteredClient:
+        """Register (or replace) a client and return its registration.
+
+        Raises:
+            ConfigError: no credential, an empty id or secret, or unusable keys.
+        """
+        if not isinstance(client_id, str) or not client_id:
+            raise ConfigError("client_id must be a non-empty string")
+        if secret is None and jwks is None:
+            raise ConfigError("a client needs a secret, a jwks, or both")
+        if secret is not None and (not isinstance(secret, str) or not secret):
+            raise ConfigError("secret must be a non-empty string")
+        scope_list = (scopes,) if isinstance(scopes, str) else tuple(scopes)
+        audience_list = (audiences,) if isinstance(audiences, str) else audiences
+        client = RegisteredClient(
+            client_id=client_id,
+            secret=secret,
+            keys=load_jwks(jwks) if jwks is not None else (),
+            scopes=scope_list,
+            audiences=tuple(audience_list) if audience_list is not None else None,
+            token_lifetime=token_lifetime,
+        )
+        self._clients[client_id] = client
+        return client
+
+    def get(self, client_id: str) -> RegisteredClient | None:
+        """The client registered under ``client_id``, or None."""
+        return self._clients.get(client_id)
+
+    def ids(self) -> list[str]:
+        """The registered client ids, sorted."""
+        return sorted(self._clients)
+
+    def scopes(self) -> list[str]:
+        """Every scope some client may request, sorted (the metadata's ``scopes_supported``)."""
+        return sorted(
+            {scope for client in tuple(self._clients.values()) for scope in client.scopes}
+        )

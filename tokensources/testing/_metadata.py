@@ -1,0 +1,62 @@
+"""The discovery document (RFC 8414, OpenID Connect Discovery 1.0), built from the issuer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ._asgi import Request, Response, json_response
+from ._client_auth import ClientAuthenticator
+from ._clients import ClientRegistry
+from ._counters import Counters
+from ._issuer import Issuer
+
+__all__ = ["MetadataEndpoint"]
+
+
+class MetadataEndpoint:
+    """Serves the authorization server metadata, as it is at the moment of the request.
+
+    Args:
+        issuer: the issuer URL and endpoints.
+        clients: the registered clients (their scopes are ``scopes_supported``).
+        authenticator: the client authentication methods and their algorithms.
+        grant_types: the supported grant types.
+        counters: where discovery requests are counted.
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer: Issuer,
+        clients: ClientRegistry,
+        authenticator: ClientAuthenticator,
+        grant_types: Sequence[str],
+        counters: Counters,
+    ) -> None:
+        self._issuer = issuer
+        self._clients = clients
+        self._authenticator = authenticator
+        self._grant_types = tuple(grant_types)
+        self._counters = counters
+
+    def document(self) -> dict[str, Any]:
+        """The metadata document (RFC 8414 §2)."""
+        return {
+            "issuer": self._issuer.url,
+            "token_endpoint": self._issuer.token_endpoint,
+            "jwks_uri": self._issuer.jwks_uri,
+            "grant_types_supported": list(self._grant_types),
+            "token_endpoint_auth_methods_supported": self._authenticator.method_names,
+            "token_endpoint_auth_signing_alg_values_supported": (
+                self._authenticator.signing_algorithms
+            ),
+            "scopes_supported": self._clients.scopes(),
+        }
+
+    async def handle(self, request: Request) -> Response:
+        """Answer a metadata request."""
+        if request.method != "GET":
+            return json_response(405, {"error": "method_not_allowed"}, headers=[("allow", "GET")])
+        self._counters.discovery_requests += 1
+        return json_response(200, self.document())

@@ -1,0 +1,41 @@
+"""RFC 6749 §5.2 error answers of the token endpoint, raised by every part behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ._asgi import Response, json_response
+
+__all__ = ["OAuthError", "error_response", "invalid_client"]
+
+
+class OAuthError(Exception):
+    """An RFC 6749 §5.2 error answer: ``error`` code, description and HTTP status.
+
+    The description goes to the client as it is, so it never quotes a
+    credential: it names what was wrong, not the value that was.
+    """
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+def invalid_client(description: str) -> OAuthError:
+    """An ``invalid_client`` error: client authentication failed (401)."""
+    return OAuthError("invalid_client", description, 401)
+
+
+def error_response(error: OAuthError, headers: Mapping[str, str]) -> Response:
+    """The JSON answer for ``error`` to a request that carried ``headers``."""
+    extra: list[tuple[str, str]] = []
+    authorization = headers.get("authorization", "")
+    if error.error == "invalid_client" and authorization[:6].lower() == "basic ":
+        # RFC 6749 §5.2: Basic was tried, so answer 401 with a challenge.
+        extra.append(("www-authenticate", 'Basic realm="tokensources-testing"'))
+    if error.status == 405:
+        extra.append(("allow", "POST"))
+    payload = {"error": error.error, "error_description": error.description}
+    return json_response(error.status, payload, headers=extra, no_store=True)
