@@ -20,6 +20,7 @@ from tokensources._wire import (
     RawResponse,
     basic_authorization,
     cache_max_age,
+    judge_token_response,
     parse_retry_after,
     parse_token_response,
 )
@@ -282,3 +283,54 @@ def test_tokens_that_cannot_be_a_header_value_are_refused(access_token: str) -> 
     with pytest.raises(TokenResponseError) as info:
         parse_token_response(raw({"access_token": access_token}))
     assert access_token.strip() not in str(info.value)
+
+
+def test_judging_an_answer_returns_its_error_without_raising() -> None:
+    """judge_token_response gives the error as a value; result() raises that same error."""
+    answer = judge_token_response(raw({"error": "invalid_client"}, status=401))
+    assert answer.token is None
+    assert isinstance(answer.error, TokenEndpointError)
+    assert answer.error.error == "invalid_client"
+    assert not answer.ok
+    with pytest.raises(TokenEndpointError) as info:
+        answer.result()
+    assert info.value is answer.error
+    assert info.value.__context__ is None
+
+
+def test_judging_a_usable_answer_gives_its_token() -> None:
+    """A usable 2xx answer is judged ok with its token and no error."""
+    answer = judge_token_response(raw({"access_token": "abc", "expires_in": 60}))
+    assert answer.ok
+    assert answer.error is None
+    assert answer.result().expires_at == SENT_AT + 60
+
+
+def test_an_unusable_token_keeps_no_context_of_the_value_error() -> None:
+    """A token that cannot be a header value is refused with no chained or contextual error."""
+    answer = judge_token_response(raw({"access_token": "has space"}))
+    assert isinstance(answer.error, TokenResponseError)
+    with pytest.raises(TokenResponseError) as info:
+        answer.result()
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None
+    assert "has space" not in str(info.value)
+
+
+def test_credentials_the_request_carried_are_masked_without_being_named() -> None:
+    """Header values the request carried (RawResponse.carried) are masked, encoded or not."""
+    carried = ("k3y/value+1", "Basic dXNlcjpwYXNz")
+    answer = RawResponse(
+        502,
+        "text/html",
+        b"<pre>X-Api-Key: k3y%2Fvalue%2B1\nAuthorization: Basic dXNlcjpwYXNz</pre>",
+        None,
+        SENT_AT,
+        url=URL,
+        carried=carried,
+    )
+    with pytest.raises(TokenEndpointError) as info:
+        parse_token_response(answer)
+    assert "k3y%2Fvalue%2B1" not in str(info.value)
+    assert "dXNlcjpwYXNz" not in str(info.value)
+    assert "carried" not in repr(answer)  # never shown, not even by the response's repr

@@ -16,7 +16,11 @@
 Classification lives on the error: ``retry()`` asks ``error.transient`` and
 nothing else. No message, ``repr`` or attribute of these errors ever holds a
 client secret, an assertion or an access token: bodies are truncated and
-redacted before they are attached (see ``tokensources._redact``).
+redacted before they are attached (see ``tokensources._redact``), and what
+is redacted is every credential the request carried — the client's own, and
+the header and query values of the request as sent — in every encoding an
+answer may echo it in (percent-encoded, escaped, inside HTTP Basic's
+base64, inside a base64 dump of the body).
 """
 
 from __future__ import annotations

@@ -1,23 +1,33 @@
 """The HTTP exchange shared by every source that talks to an endpoint.
 
 Owns the optional ``httpx.AsyncClient``, checks endpoint URLs, sends one
-request and reads its answer with a size limit, and turns transport
-failures into ``TokenRequestError``.
+request and reads its answer with a size limit, notes the credentials the
+request carried (so that nothing said about its answer shows them), and
+turns transport failures into ``TokenRequestError``.
+
+httpx logs every request's full URL at INFO on the ``httpx`` logger, query
+and all, and has no per-client switch for it. For the clients the library
+creates itself, the query's values are masked in those records (by a filter
+on that logger that touches only requests those clients sent); a client you
+pass in as ``http=`` is yours, and so is its log.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
+import ssl
+import weakref
 import zlib
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 import anyio.lowlevel
 import httpx
 
 from ._errors import ConfigError, TokenRequestError, TokenResponseError
-from ._redact import excerpt, safe_url
+from ._redact import credential_values, excerpt, logged_url, safe_url
 from ._source import Clock
 from ._wire import RawResponse
 
@@ -30,6 +40,20 @@ MAX_BODY_BYTES = 1024 * 1024
 DRAIN_LIMIT = 32 * 1024 * 1024
 # The most one exchange (send and read) may take, whatever the per-read timeouts.
 DEADLINE = 30.0
+# Headers that describe a request rather than authenticate it; the values of
+# all others are treated as credentials.
+_PLAIN_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "connection",
+        "content-length",
+        "content-type",
+        "host",
+        "user-agent",
+    }
+)
 
 
 def check_endpoint_url(url: str, *, name: str = "token_url", allow_insecure_http: bool) -> str:
@@ -82,14 +106,27 @@ class HttpClient:
     """
 
     def __init__(
-        self, http: httpx.AsyncClient | None, *, clock: Clock, deadline: float = DEADLINE
+        self,
+        http: httpx.AsyncClient | None,
+        *,
+        clock: Clock,
+        deadline: float = DEADLINE,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if http is not None and not isinstance(http, httpx.AsyncClient):
             raise ConfigError("http must be an httpx.AsyncClient")
+        if http is not None and ssl_context is not None:
+            # The context (a client certificate) cannot be put into a client
+            # that is already built; silently not using it would fail later.
+            raise ConfigError(
+                "this client authentication needs its own TLS context: give your http "
+                "client verify=<the context>, or let the source create its client"
+            )
         self._client = http
         self._owned = http is None
         self._clock = clock
         self._deadline = deadline
+        self._ssl_context = ssl_context
         self._loop: object = None
 
     def _get(self) -> httpx.AsyncClient:
@@ -101,7 +138,10 @@ class HttpClient:
         # that moved) gets a client of its own instead of "Event loop is closed".
         loop = anyio.lowlevel.current_token()
         if self._client is None or loop != self._loop:
-            self._client = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
+            verify: ssl.SSLContext | bool = self._ssl_context or True
+            self._client = httpx.AsyncClient(
+                timeout=DEFAULT_TIMEOUT, follow_redirects=False, verify=verify
+            )
             self._loop = loop
         return self._client
 
@@ -138,6 +178,10 @@ class HttpClient:
         request = client.build_request(method, url, data=data, headers=headers)
         # Bodies are read raw (see _read_bounded); br/zstd would need extra decoders.
         request.headers["Accept-Encoding"] = "gzip, deflate"
+        if self._owned:
+            # Checked on every request: logging may have been reconfigured since.
+            _OWN_REQUESTS.install()
+            _OWN_REQUESTS.add(request.url)
         sent_at = self._clock()
         try:
             # httpx timeouts bound each read, not the whole exchange: a server
@@ -163,7 +207,54 @@ class HttpClient:
             truncated=truncated,
             url=url,
             cache_control=response.headers.get("cache-control"),
+            # The request as sent: your client's default headers and auth included.
+            carried=carried_credentials(response.request),
         )
+
+
+def carried_credentials(request: httpx.Request) -> tuple[str, ...]:
+    """The credentials ``request`` carries: its non-descriptive header values and query values."""
+    values = [value for name, value in request.headers.items() if name not in _PLAIN_HEADERS]
+    values += [value for _, value in parse_qsl(request.url.query.decode("ascii", "replace"))]
+    return credential_values(values)
+
+
+class _OwnRequests(logging.Filter):
+    """Masks the query values in httpx's request log records of the library's own requests.
+
+    httpx logs ``request.url`` itself (the object); the requests of the
+    clients the library owns are remembered by that object's identity,
+    weakly, so a record is recognised exactly and nothing outlives its
+    request. Records of any other request pass untouched.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._urls: weakref.WeakValueDictionary[int, httpx.URL] = weakref.WeakValueDictionary()
+
+    def install(self) -> None:
+        """Add the filter to the ``httpx`` logger, unless it is there already."""
+        logger = logging.getLogger("httpx")
+        if self not in logger.filters:
+            logger.addFilter(self)
+
+    def add(self, url: httpx.URL) -> None:
+        """Remember that the request to ``url`` (this very object) is the library's own."""
+        if url.query:
+            self._urls[id(url)] = url
+
+    def _own(self, value: object) -> bool:
+        return isinstance(value, httpx.URL) and self._urls.get(id(value)) is value
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the query of the library's own URLs in ``record``; never drop a record."""
+        args = record.args
+        if isinstance(args, tuple) and any(self._own(arg) for arg in args):
+            record.args = tuple(logged_url(str(arg)) if self._own(arg) else arg for arg in args)
+        return True
+
+
+_OWN_REQUESTS = _OwnRequests()
 
 
 def _request_error(url: str, what: str, exc: Exception) -> TokenRequestError:

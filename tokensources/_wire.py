@@ -12,7 +12,7 @@ import contextlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus
@@ -20,14 +20,16 @@ from urllib.parse import parse_qsl, quote_plus
 import jwt
 
 from ._errors import TokenEndpointError, TokenResponseError
-from ._redact import excerpt, safe_url, scrub
+from ._redact import excerpt, safe_url
 from ._token import Token
 
 __all__ = [
     "RawResponse",
+    "TokenAnswer",
     "basic_authorization",
     "cache_max_age",
     "expires_in_seconds",
+    "judge_token_response",
     "jwt_expiry",
     "parse_retry_after",
     "parse_token_response",
@@ -53,6 +55,9 @@ class RawResponse:
         truncated: True when the body was longer than the read limit.
         url: the URL the request went to.
         cache_control: the ``Cache-Control`` header, if any.
+        carried: the credentials the request carried in its headers and its
+            URL's query (never shown, not even by ``repr``), so that
+            everything said about this answer can mask them.
     """
 
     status_code: int
@@ -63,6 +68,41 @@ class RawResponse:
     truncated: bool = False
     url: str = ""
     cache_control: str | None = None
+    carried: tuple[str, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenAnswer:
+    """A token endpoint's answer, judged once: the token it holds, or the error it is.
+
+    Exactly one of ``token`` and ``error`` is set.
+
+    Attributes:
+        raw: the answer as it came.
+        token: the token of a usable 2xx answer.
+        error: the ``TokenEndpointError`` or ``TokenResponseError`` it stands for.
+    """
+
+    raw: RawResponse
+    token: Token | None = None
+    error: TokenEndpointError | TokenResponseError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the status was 2xx (the body may still be unusable)."""
+        return 200 <= self.raw.status_code < 300
+
+    def result(self) -> Token:
+        """The token, or raise the error.
+
+        Raises:
+            TokenEndpointError: the endpoint answered with an error.
+            TokenResponseError: a 2xx answer that is not a usable token.
+        """
+        if self.error is not None:
+            raise self.error
+        assert self.token is not None  # noqa: S101 - one of the two is always set
+        return self.token
 
 
 def basic_authorization(client_id: str, client_secret: str) -> str:
@@ -122,43 +162,71 @@ def parse_token_response(raw: RawResponse, *, secrets: Sequence[str] = ()) -> To
 
     Expiry is measured from ``raw.sent_at`` — when the request left, not
     when the answer arrived — so a slow answer never makes a token look
-    fresher than it is.
+    fresher than it is. Every form of ``secrets`` and of the credentials the
+    request carried (``raw.carried``) is masked in the error.
 
     Raises:
         TokenEndpointError: a non-2xx status, or a 2xx carrying ``error``.
         TokenResponseError: a 2xx that is not a usable token response.
     """
-    url = safe_url(raw.url) if raw.url else None
-    if not 200 <= raw.status_code < 300:
-        raise _endpoint_error(raw, _decode_body(raw), secrets=secrets)
-    if raw.truncated:
-        raise _response_error(raw, "the token response is larger than the read limit", secrets)
+    return judge_token_response(raw, secrets=secrets).result()
+
+
+def judge_token_response(raw: RawResponse, *, secrets: Sequence[str] = ()) -> TokenAnswer:
+    """Judge a token endpoint's answer once: the token it holds or the error it is.
+
+    The same rules as ``parse_token_response``, without raising: the caller
+    can look at the error (is it ``invalid_client``?) before raising it.
+    """
+    judged = _token_or_error(raw, (*secrets, *raw.carried))
+    if isinstance(judged, Token):
+        return TokenAnswer(raw, token=judged)
+    return TokenAnswer(raw, error=judged)
+
+
+def _token_or_error(
+    raw: RawResponse, secrets: Sequence[str]
+) -> Token | TokenEndpointError | TokenResponseError:
     fields = _decode_body(raw)
+    ok = 200 <= raw.status_code < 300
+    if not ok or (not raw.truncated and fields is not None and "error" in fields):
+        return _endpoint_error(raw, fields, secrets=secrets)
+    if raw.truncated:
+        return _response_error(raw, "the token response is larger than the read limit", secrets)
     if fields is None:
-        raise _response_error(
-            raw,
-            f"the token response is not JSON (content type {raw.content_type or 'missing'!r})",
-            secrets,
-        )
-    if "error" in fields:
-        raise _endpoint_error(raw, fields, secrets=secrets)
+        media = raw.content_type or "missing"
+        what = f"the token response is not JSON (content type {media!r})"
+        return _response_error(raw, what, secrets)
+    return _token_from(raw, fields, secrets)
+
+
+def _token_from(
+    raw: RawResponse, fields: Mapping[str, Any], secrets: Sequence[str]
+) -> Token | TokenResponseError:
+    """The token of a decoded 2xx answer, or the reason it is not usable."""
     access_token = fields.get("access_token")
     if not isinstance(access_token, str) or not access_token:
-        raise _response_error(raw, "the token response has no access_token", secrets, fields)
-    expires_in = _expires_in(fields, raw, secrets)
-    if expires_in is not None:
-        expires_at: float | None = raw.sent_at + expires_in
-    else:
-        expires_at = jwt_expiry(access_token)
+        return _response_error(raw, "the token response has no access_token", secrets, fields)
+    problem: str | None = None
+    try:
+        expires_in = expires_in_seconds(fields.get("expires_in"))
+    except ValueError as exc:
+        problem = f"the token response's {exc}"
+    if problem is not None:
+        return _response_error(raw, problem, secrets, fields)
+    expires_at = raw.sent_at + expires_in if expires_in is not None else jwt_expiry(access_token)
     try:
         return token_from_fields(fields, access_token, expires_at)
     except ValueError as exc:
-        raise TokenResponseError(
-            f"the token response from {url} is not usable: {exc}",
-            status_code=raw.status_code,
-            content_type=raw.content_type,
-            url=url,
-        ) from None
+        problem = str(exc)
+    # Built after the handler, so that it keeps no __context__ reaching the response.
+    url = safe_url(raw.url) if raw.url else None
+    return TokenResponseError(
+        f"the token response from {url} is not usable: {problem}",
+        status_code=raw.status_code,
+        content_type=raw.content_type,
+        url=url,
+    )
 
 
 def token_from_fields(
@@ -231,17 +299,6 @@ def expires_in_seconds(value: Any) -> float | None:
     return seconds or None
 
 
-def _expires_in(
-    fields: Mapping[str, Any], raw: RawResponse, secrets: Sequence[str]
-) -> float | None:
-    """``expires_in`` of a token response, or the TokenResponseError it deserves."""
-    try:
-        return expires_in_seconds(fields.get("expires_in"))
-    except ValueError as exc:
-        problem = str(exc)
-    raise _response_error(raw, f"the token response's {problem}", secrets, fields)
-
-
 def jwt_expiry(access_token: str) -> float | None:
     """The ``exp`` claim of a JWT access token, read without verification."""
     if access_token.count(".") != 2:
@@ -311,4 +368,4 @@ def _text_field(fields: Mapping[str, Any] | None, name: str, secrets: Iterable[s
     value = fields.get(name)
     if not isinstance(value, str) or not value:
         return None
-    return excerpt(scrub(value, secrets), limit=300)
+    return excerpt(value, secrets, limit=300)

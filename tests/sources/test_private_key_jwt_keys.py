@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 from tests.clock import FakeClock
 from tests.sources import signing_keys
 from tokensources import ConfigError
-from tokensources.sources._keys import jwk_thumbprint
+from tokensources._jose import jwk_thumbprint
 from tokensources.sources._private_key_jwt import PrivateKeyJWT
 
 TOKEN_URL = "https://auth.example.test/oauth/token"

@@ -78,13 +78,14 @@ async def discover(
         raise TokenResponseError(
             f"the metadata at {safe_url(url)} is not a JSON object",
             content_type=raw.content_type,
-            body_excerpt=excerpt(raw.body),
+            # What your client's request carried (a proxy credential, say) is masked.
+            body_excerpt=excerpt(raw.body, raw.carried),
             url=safe_url(url),
         )
     if str(document.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
+        named = excerpt(str(document.get("issuer")), raw.carried, limit=100)
         raise ConfigError(
-            f"the metadata at {safe_url(url)} names issuer {document.get('issuer')!r}, "
-            f"not {issuer!r}"
+            f"the metadata at {safe_url(url)} names issuer {named!r}, not {safe_url(issuer)!r}"
         )
     for name in ("token_endpoint", "jwks_uri"):
         if name in document and isinstance(document[name], str):

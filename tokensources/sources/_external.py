@@ -2,36 +2,29 @@
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
 from .._closing import AsyncClosing
 from .._errors import ConfigError, TokenRequestError, TokenSourceError
 from .._http import HttpClient, check_endpoint_url
+from .._identity import credential_digest, identity_digest
 from .._redact import safe_url
 from .._source import Clock
 from .._token import Token
 from .._wire import parse_token_response
 from ._external_token import apply_expires_at, token_from_result
-from ._grant import credential_digest
 
 __all__ = ["External", "FetchToken"]
 
 FetchToken = Callable[[], Awaitable[Token | Mapping[str, Any]]]
 """An async callable returning a ``Token`` or a token-response mapping."""
 
-# Header values that describe the request rather than authenticate it.
-_PLAIN_HEADERS = frozenset({"accept", "accept-encoding", "accept-language", "user-agent"})
-# Shorter values cannot be meaningful secrets, and masking them would garble messages.
-_MIN_SECRET_LENGTH = 4
 # RFC 9110 §5.1: a field name is a token (§5.6.2).
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 9110 §5.5: visible characters with spaces and tabs inside. obs-text
@@ -108,7 +101,6 @@ class External(AsyncClosing):
         self.method = _method(method)
         self._headers = _headers(headers)
         self._http: HttpClient | None = None
-        self._secrets: tuple[str, ...] = ()
         if fetch is not None:
             if url is not None:
                 raise ConfigError("pass exactly one of url and fetch, not both")
@@ -123,7 +115,6 @@ class External(AsyncClosing):
         self.url = check_endpoint_url(url, name="url", allow_insecure_http=allow_insecure_http)
         self._http = HttpClient(http, clock=clock)
         self._name = safe_url(self.url)
-        self._secrets = _secrets(self.url, self._headers)
 
     def __repr__(self) -> str:
         if self._fetch is not None:
@@ -155,9 +146,10 @@ class External(AsyncClosing):
             raise AssertionError("External has neither url nor fetch")
         headers = {"accept": "application/json"}
         headers.update(self._headers)  # names are lower case, so the user's Accept replaces ours
+        # Every header and query value the request carried is masked in
+        # whatever is said about the answer (RawResponse.carried).
         raw = await http.request(self.method, url, headers=headers)
-        token = parse_token_response(raw, secrets=self._secrets)
-        return apply_expires_at(token, raw, self._secrets)
+        return apply_expires_at(parse_token_response(raw), raw)
 
     async def _call(self, fetch: FetchToken) -> Token:
         started_at = self._clock()
@@ -206,8 +198,7 @@ class External(AsyncClosing):
                     *(f"{k}:{v}" for k, v in sorted(self._headers.items()))
                 ),
             }
-        encoded = json.dumps({"external": material}, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(encoded.encode()).hexdigest()
+        return identity_digest({"external": material})
 
     async def aclose(self) -> None:
         """Close the HTTP client if this source created it (not one you passed)."""
@@ -263,20 +254,6 @@ def _value_problem(value: str) -> str | None:
     if value != value.strip(" \t"):
         return "has leading or trailing whitespace"
     return None
-
-
-def _secrets(url: str, headers: Mapping[str, str]) -> tuple[str, ...]:
-    """Literal values to mask in messages: header values and URL query values."""
-    values = [v for k, v in headers.items() if k not in _PLAIN_HEADERS]
-    values += [v for _, v in parse_qsl(urlsplit(url).query)]
-    found: list[str] = []
-    for value in values:
-        # "Bearer abc..." may be echoed without its scheme: mask the parts too.
-        for candidate in (value, *value.split()):
-            if len(candidate) >= _MIN_SECRET_LENGTH and candidate not in found:
-                found.append(candidate)
-    # Longest first, so that a value containing another is masked whole.
-    return tuple(sorted(found, key=len, reverse=True))
 
 
 def _callable_name(fetch: object) -> str:

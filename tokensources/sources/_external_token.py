@@ -94,10 +94,11 @@ def check_expiry(expires_at: float, now: float) -> str | None:
     return None
 
 
-def apply_expires_at(token: Token, raw: RawResponse, secrets: Sequence[str]) -> Token:
+def apply_expires_at(token: Token, raw: RawResponse, secrets: Sequence[str] = ()) -> Token:
     """Move a response's ``expires_at`` from ``token.extra`` into ``token.expires_at``.
 
-    Also refuses a token that has already expired by ``raw.sent_at``.
+    Also refuses a token that has already expired by ``raw.sent_at``. The
+    error masks every form of ``secrets`` and of what the request carried.
 
     Raises:
         TokenResponseError: ``expires_at`` is unreadable, past or absurd.
@@ -129,7 +130,7 @@ def _url_error(raw: RawResponse, what: str, secrets: Sequence[str]) -> TokenResp
         f"{what}; from {url}",
         status_code=raw.status_code,
         content_type=raw.content_type or None,
-        body_excerpt=excerpt(raw.body, secrets),
+        body_excerpt=excerpt(raw.body, (*secrets, *raw.carried)),
         url=url,
     )
 

@@ -1,18 +1,16 @@
-"""What every client_credentials source shares: configuration, the form, the exchange.
+"""The client_credentials grant (RFC 6749 §4.4), with any client authentication.
 
-``ClientCredentials`` and ``PrivateKeyJWT`` differ only in how the client
-authenticates; everything else — validating the endpoint and parameters,
-building the RFC 6749 §4.4 form, sending it, parsing the answer, owning an
-HTTP client, discovery, and the identity that keys shared caches — lives here.
+``ClientCredentials`` and ``PrivateKeyJWT`` are this grant with a client
+secret or a signed assertion as its ``ClientAuth``. Everything that is not
+client authentication lives here: validating the endpoint and parameters,
+building the form, sending it, judging the answer once, owning an HTTP
+client, discovery, and the identity that keys shared caches. A new method
+of client authentication is a new ``ClientAuth``; the grant does not change.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
-import json
-import os
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,15 +20,17 @@ import httpx
 from .._closing import AsyncClosing
 from .._errors import ConfigError
 from .._http import HttpClient, check_endpoint_url
+from .._identity import grant_identity
 from .._source import Clock
 from .._token import Token
-from .._wire import RawResponse, parse_token_response
+from ._client_auth import ClientAuth
 from ._discovery import discover
+from ._token_request import request_token
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["ClientCredentialsGrant"]
+__all__ = ["RESERVED_PARAMS", "ClientCredentialsGrant"]
 
 # RFC 6749 §4.4.2 / RFC 7521 §4.2: fields the source itself sets. Letting
 # `params` override them would silently change how the client authenticates.
@@ -40,19 +40,31 @@ RESERVED_PARAMS = frozenset(
 
 
 class ClientCredentialsGrant(AsyncClosing):
-    """Base of the sources that run the client_credentials grant (RFC 6749 §4.4).
+    """A token source running the client_credentials grant (RFC 6749 §4.4) with ``client``.
 
-    Subclasses supply the client authentication (``_send``); the request
-    form, the parsing and the resource handling are shared.
+    The public sources (``ClientCredentials``, ``PrivateKeyJWT``) build their
+    ``ClientAuth`` from their own arguments and pass it here.
+
+    Args:
+        token_url: the token endpoint.
+        client: how the client authenticates; its ``client_id`` is required.
+        scopes: scopes to request (a list, or one space-separated string).
+        audience: shortcut for ``params={"audience": ...}``.
+        params: extra form fields; the reserved ones may not be set.
+        http: an ``httpx.AsyncClient`` for token requests, never closed by us.
+        clock: wall-clock time, for expiry.
+        allow_insecure_http: permit ``http://`` to non-loopback hosts.
+
+    Raises:
+        ConfigError: an argument is not acceptable (the message names it).
     """
 
     grant_type: ClassVar[str] = "client_credentials"
-    auth_method: ClassVar[str] = ""
 
     def __init__(
         self,
         token_url: str,
-        client_id: str,
+        client: ClientAuth,
         *,
         scopes: Iterable[str] | str = (),
         audience: str | None = None,
@@ -62,13 +74,14 @@ class ClientCredentialsGrant(AsyncClosing):
         allow_insecure_http: bool = False,
     ) -> None:
         self.token_url = check_endpoint_url(token_url, allow_insecure_http=allow_insecure_http)
-        if not isinstance(client_id, str) or not client_id:
-            raise ConfigError("client_id must be a non-empty string")
-        self.client_id = client_id
+        if not isinstance(client, ClientAuth) or client.client_id is None:
+            raise ConfigError("the client_credentials grant needs a client authentication")
+        self._client = client
+        self.client_id: str = client.client_id
         self.scopes = _scopes(scopes)
         self.params = _params(params, audience)
         self._clock = clock
-        self._http = HttpClient(http, clock=clock)
+        self._http = HttpClient(http, clock=clock, ssl_context=client.ssl_context())
 
     def __repr__(self) -> str:
         return (
@@ -127,19 +140,9 @@ class ClientCredentialsGrant(AsyncClosing):
             TokenEndpointError: the endpoint answered with an error.
             TokenResponseError: the answer was not a usable token.
         """
-        raw = await self._send(self.form())
-        return parse_token_response(raw, secrets=self._secrets())
-
-    async def _send(self, form: dict[str, str]) -> RawResponse:
-        raise NotImplementedError
-
-    def _secrets(self) -> tuple[str, ...]:
-        """Literal secrets to scrub from any message about this source."""
-        return ()
-
-    def _credential_digest(self) -> str:
-        """A one-way digest of the credential, for the cache identity."""
-        raise NotImplementedError
+        attempt = functools.partial(request_token, self._http, self.token_url, self.form())
+        answer = await self._client.authenticate(attempt, self.token_url)
+        return answer.result()
 
     def invalidate(self, token: Token) -> None:
         """Do nothing: this source keeps no token (see ``reuse()``)."""
@@ -156,62 +159,17 @@ class ClientCredentialsGrant(AsyncClosing):
         guesses of a weak secret against an identity costs tens of
         milliseconds each; a strong secret cannot be recovered from it.
         """
-        material = {
-            "token_url": self.token_url,
-            "client_id": self.client_id,
-            "auth": self.auth_method,
-            "scopes": sorted(self.scopes),
-            "params": sorted(self.params.items()),
-            "credential": self._credential_digest(),
-        }
-        encoded = json.dumps(material, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(encoded.encode()).hexdigest()
+        return grant_identity(
+            token_url=self.token_url,
+            client_id=self.client_id,
+            client_auth=self._client.cache_key(),
+            scopes=self.scopes,
+            params=self.params,
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP client if this source created it (not one you passed)."""
         await self._http.aclose()
-
-
-# scrypt (RFC 7914) at N=2**13, r=8: about 30 ms and 8 MiB per digest, so
-# that testing guesses of a weak secret against a published identity (a
-# Redis key name, a log line) costs that much per guess.
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**13, 8, 1
-_SCRYPT_SALT = b"tokensources.credential.v2"
-# Memo keys are MACs under a key that never leaves this process, so the memo
-# holds no secret and nothing that can be tested offline without that key.
-_MEMO_KEY = os.urandom(32)
-
-
-def credential_digest(*parts: str) -> str:
-    """A slow, salted one-way digest of credential material (scrypt, RFC 7914).
-
-    The parts (for example client id and secret) are length-prefixed, so
-    different splits never collide. Building many sources with the same
-    credential stays cheap: the last few digests are remembered, keyed by a
-    MAC under a per-process random key (never by the secret itself).
-    """
-    material = bytearray()
-    for part in parts:
-        encoded = part.encode("utf-8", "surrogatepass")
-        material += len(encoded).to_bytes(4, "big") + encoded
-    memo_key = hmac.new(_MEMO_KEY, bytes(material), hashlib.sha256).digest()
-    return _slow_digest(memo_key, bytes(material))
-
-
-@functools.lru_cache(maxsize=32)
-def _slow_digest_memo(memo_key: bytes) -> list[str]:
-    # A mutable cell per memo key: the material is never an lru_cache key.
-    return []
-
-
-def _slow_digest(memo_key: bytes, material: bytes) -> str:
-    cell = _slow_digest_memo(memo_key)
-    if not cell:
-        digest = hashlib.scrypt(
-            material, salt=_SCRYPT_SALT, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
-        )
-        cell.append(digest.hex())
-    return cell[0]
 
 
 def _scopes(scopes: Iterable[str] | str) -> tuple[str, ...]:

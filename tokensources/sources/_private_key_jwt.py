@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import math
-import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from .._errors import ConfigError
 from .._source import Clock
-from .._wire import RawResponse
-from ._grant import ClientCredentialsGrant, credential_digest
-from ._keys import KeyInput, load_signing_key
+from ._assertion import (
+    CLIENT_ASSERTION_TYPE,
+    MAX_ASSERTION_LIFETIME,
+    check_assertion_audience,
+    check_assertion_headers,
+    check_assertion_lifetime,
+)
+from ._grant import ClientCredentialsGrant
+from ._private_key_auth import PrivateKeyJWTAuth
+from ._signing_keys import KeyInput, load_signing_key
 
-__all__ = ["CLIENT_ASSERTION_TYPE", "PrivateKeyJWT"]
-
-# RFC 7523 §2.2: the client_assertion_type of a JWT client assertion.
-CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-# Seconds by which iat (and nbf) are set in the past, so that a server whose
-# clock is slightly behind ours does not see an assertion "issued in the future".
-IAT_BACKDATE = 5
-# Providers cap assertion lifetimes (Okta: one hour); a longer-lived assertion
-# is a longer-lived credential if it leaks.
-MAX_ASSERTION_LIFETIME = 3600.0
+__all__ = ["CLIENT_ASSERTION_TYPE", "MAX_ASSERTION_LIFETIME", "PrivateKeyJWT"]
 
 
 class PrivateKeyJWT(ClientCredentialsGrant):
@@ -80,7 +75,7 @@ class PrivateKeyJWT(ClientCredentialsGrant):
             problem and never contains key material.
     """
 
-    auth_method = "private_key_jwt"
+    _client: PrivateKeyJWTAuth
 
     def __init__(
         self,
@@ -101,9 +96,20 @@ class PrivateKeyJWT(ClientCredentialsGrant):
         clock: Clock = time.time,
         allow_insecure_http: bool = False,
     ) -> None:
+        key = load_signing_key(
+            private_key, algorithm=algorithm, key_id=key_id, password=key_password
+        )
+        client = PrivateKeyJWTAuth(
+            client_id,
+            key,
+            audience=check_assertion_audience(assertion_audience),
+            lifetime=check_assertion_lifetime(assertion_lifetime),
+            headers=check_assertion_headers(assertion_headers),
+            clock=clock,
+        )
         super().__init__(
             token_url,
-            client_id,
+            client,
             scopes=scopes,
             audience=audience,
             params=params,
@@ -111,12 +117,6 @@ class PrivateKeyJWT(ClientCredentialsGrant):
             clock=clock,
             allow_insecure_http=allow_insecure_http,
         )
-        self._key = load_signing_key(
-            private_key, algorithm=algorithm, key_id=key_id, password=key_password
-        )
-        self.assertion_audience = _assertion_audience(assertion_audience, self.token_url)
-        self.assertion_lifetime = _assertion_lifetime(assertion_lifetime)
-        self.assertion_headers = _assertion_headers(assertion_headers)
 
     def __repr__(self) -> str:
         return (
@@ -128,12 +128,28 @@ class PrivateKeyJWT(ClientCredentialsGrant):
     @property
     def algorithm(self) -> str:
         """The JWS algorithm the assertions are signed with."""
-        return self._key.algorithm
+        return self._client.key.algorithm
 
     @property
     def key_id(self) -> str | None:
         """The ``kid`` in the assertion header, or None when none is sent."""
-        return self._key.key_id
+        return self._client.key.key_id
+
+    @property
+    def assertion_audience(self) -> str | list[str]:
+        """The assertions' ``aud``: ``assertion_audience``, or the token URL by default."""
+        audience = self._client.audience
+        return audience if audience is not None else self.token_url
+
+    @property
+    def assertion_lifetime(self) -> float:
+        """Seconds from an assertion's issue to its ``exp``."""
+        return self._client.lifetime
+
+    @property
+    def assertion_headers(self) -> Mapping[str, str]:
+        """The extra JWS header members of every assertion (read-only)."""
+        return self._client.headers
 
     def public_jwks(self) -> dict[str, list[dict[str, str]]]:
         """The JWK Set holding this source's public key, for registration.
@@ -143,7 +159,7 @@ class PrivateKeyJWT(ClientCredentialsGrant):
         ``kid``: ``key_id`` when there is one, otherwise the key's RFC 7638
         thumbprint. It holds only the public key.
         """
-        return {"keys": [self._key.jwk()]}
+        return {"keys": [self._client.key.jwk()]}
 
     def assertion_claims(self) -> dict[str, Any]:
         """The claims of a new client assertion, with a fresh ``jti`` (RFC 7523 §3).
@@ -151,70 +167,4 @@ class PrivateKeyJWT(ClientCredentialsGrant):
         NumericDates are whole seconds: ``iat`` and ``nbf`` a few seconds
         before now, ``exp`` ``assertion_lifetime`` seconds after now.
         """
-        now = self._clock()
-        issued = math.floor(now) - IAT_BACKDATE
-        return {
-            "iss": self.client_id,
-            "sub": self.client_id,
-            "aud": self.assertion_audience,
-            # RFC 7523 §3 item 7: a unique identifier, so the server can refuse replays.
-            "jti": secrets.token_urlsafe(24),
-            "iat": issued,
-            "nbf": issued,
-            "exp": math.ceil(now + self.assertion_lifetime),
-        }
-
-    async def _send(self, form: dict[str, str]) -> RawResponse:
-        form = dict(form)
-        # RFC 7521 §4.2: client_id is optional with an assertion, but some
-        # providers (Entra ID) require it, and it must match the assertion.
-        form["client_id"] = self.client_id
-        form["client_assertion_type"] = CLIENT_ASSERTION_TYPE
-        # The assertion is a JWT, which redaction masks wherever it appears.
-        form["client_assertion"] = self._key.sign(self.assertion_claims(), self.assertion_headers)
-        headers = {"Accept": "application/json"}
-        return await self._http.request("POST", self.token_url, data=form, headers=headers)
-
-    def _credential_digest(self) -> str:
-        # Only the public half: it identifies the credential as well as the
-        # private key does, and nothing derived from the private key is kept.
-        key = self._key
-        return credential_digest("private_key_jwt", key.thumbprint, key.algorithm, key.key_id or "")
-
-
-def _assertion_audience(value: str | Sequence[str] | None, token_url: str) -> str | list[str]:
-    if value is None:
-        return token_url
-    if isinstance(value, str):
-        if not value:
-            raise ConfigError("assertion_audience must be a non-empty string or list of strings")
-        return value
-    audiences = list(value) if isinstance(value, Sequence) else None
-    if not audiences or not all(isinstance(a, str) and a for a in audiences):
-        raise ConfigError("assertion_audience must be a non-empty string or list of strings")
-    return audiences
-
-
-def _assertion_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for name, value in (headers or {}).items():
-        if not isinstance(name, str) or not name or not isinstance(value, str):
-            raise ConfigError("assertion_headers must map non-empty strings to strings")
-        if name in ("alg", "kid"):
-            hint = "algorithm=" if name == "alg" else "key_id="
-            raise ConfigError(f"assertion_headers may not set {name!r}: use {hint}")
-        result[name] = value
-    return result
-
-
-def _assertion_lifetime(value: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or not 1 <= value <= MAX_ASSERTION_LIFETIME
-    ):
-        raise ConfigError(
-            f"assertion_lifetime must be between 1 and {MAX_ASSERTION_LIFETIME:.0f} seconds"
-        )
-    return float(value)
+        return self._client.claims(self.token_url)

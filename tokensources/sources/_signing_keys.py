@@ -1,4 +1,4 @@
-"""Private keys for signing client assertions, and the public JWK that verifies them.
+"""The signing keys of a client: private keys for its assertions, and their public JWKs.
 
 A key arrives as PEM (optionally encrypted), a ``cryptography`` private key
 object, or a private JWK; it leaves as a ``SigningKey`` that is known to be
@@ -9,13 +9,16 @@ Nor are they left as ``__context__``: ``raise ... from None`` inside an
 ``except`` block only hides the context from tracebacks, while the exception
 (a ``JSONDecodeError`` keeps the whole input, key and all) stays reachable.
 So refusals are raised after the ``except`` block has ended.
+
+What each algorithm needs of its key, the RSA size floor, signing and the
+RFC 7638 thumbprint come from the library's one JOSE table
+(``tokensources._jose``); a client signs with the part of it that
+identity providers accept for client assertions.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,22 +32,25 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from .._errors import ConfigError
+from .._jose import ALGORITHMS as JOSE_ALGORITHMS
+from .._jose import MIN_RSA_BITS, jwk_thumbprint, key_type, sign
 
-__all__ = ["ALGORITHMS", "KeyInput", "SigningKey", "jwk_thumbprint", "load_signing_key"]
+__all__ = ["ALGORITHMS", "KeyInput", "SigningKey", "load_signing_key"]
 
 SignerKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 KeyInput = bytes | str | PrivateKeyTypes | Mapping[str, Any]
 """What ``private_key`` may be: PEM (bytes or str), a key object, or a private JWK."""
 
-# RFC 7518 §3.1 and RFC 8037 §3.1: the signature algorithms offered.
+# The algorithms of the JOSE table a client signs assertions with: those
+# every major provider accepts for private_key_jwt (RFC 7518 §3.1, RFC 8037
+# §3.1). A name missing from the table is a KeyError at import.
 ALGORITHMS = ("EdDSA", "ES256", "ES384", "PS256", "RS256", "RS384", "RS512")
-_RSA_ALGORITHMS = frozenset({"PS256", "RS256", "RS384", "RS512"})
-# RFC 7518 §3.4: each ES algorithm fixes its curve.
-_EC_CURVES = {"ES256": "secp256r1", "ES384": "secp384r1"}
-# RFC 7518 §3.3: "A key of size 2048 bits or larger MUST be used."
-_MIN_RSA_BITS = 2048
-# RFC 7638 §3.2: the members a thumbprint covers, per key type.
-_THUMBPRINT_MEMBERS = {
+_SPECS = {name: JOSE_ALGORITHMS[name] for name in ALGORITHMS}
+# cryptography's names of the JWK curves (RFC 7518 §6.2.1.1), for messages
+# that name a key as cryptography describes it.
+_CURVE_NAMES = {"P-256": "secp256r1", "P-384": "secp384r1"}
+# The members of a public JWK (RFC 7517 §4, RFC 7518 §6, RFC 8037 §2).
+_PUBLIC_MEMBERS = {
     "RSA": ("e", "kty", "n"),
     "EC": ("crv", "kty", "x", "y"),
     "OKP": ("crv", "kty", "x"),
@@ -98,7 +104,7 @@ class SigningKey:
         header = dict(headers or {})
         if self.key_id:
             header["kid"] = self.key_id
-        return jwt.encode(claims, self.private_key, algorithm=self.algorithm, headers=header)
+        return sign(claims, self.private_key, self.algorithm, header)
 
 
 def load_signing_key(
@@ -258,8 +264,9 @@ def _implied_algorithm(key: SignerKey) -> str:
     if isinstance(key, rsa.RSAPrivateKey):
         return "RS256"
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        for alg, curve in _EC_CURVES.items():
-            if key.curve.name == curve:
+        described = key_type(key)
+        for alg, spec in _SPECS.items():
+            if described is not None and spec.kty == "EC" and spec.fits(*described):
                 return alg
         raise ConfigError(
             f"private_key is {_describe(key)}; ES256 needs secp256r1 and ES384 secp384r1"
@@ -269,24 +276,22 @@ def _implied_algorithm(key: SignerKey) -> str:
 
 def _check_fits(key: SignerKey, algorithm: str) -> None:
     """Refuse a key that cannot sign with ``algorithm`` (RFC 7518 §3, RFC 8037 §3.1)."""
-    if algorithm in _RSA_ALGORITHMS:
-        if not isinstance(key, rsa.RSAPrivateKey):
+    spec = _SPECS[algorithm]
+    described = key_type(key)
+    if described is not None and spec.fits(*described):
+        if isinstance(key, rsa.RSAPrivateKey) and key.key_size < MIN_RSA_BITS:
             raise ConfigError(
-                f"algorithm {algorithm} needs an RSA key; private_key is {_describe(key)}"
+                f"private_key is {_describe(key)}; {algorithm} needs at least {MIN_RSA_BITS} bits"
             )
-        if key.key_size < _MIN_RSA_BITS:
-            raise ConfigError(
-                f"private_key is {_describe(key)}; {algorithm} needs at least {_MIN_RSA_BITS} bits"
-            )
-    elif algorithm in _EC_CURVES:
-        curve = _EC_CURVES[algorithm]
-        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != curve:
-            raise ConfigError(
-                f"algorithm {algorithm} needs an EC key on curve {curve}; "
-                f"private_key is {_describe(key)}"
-            )
-    elif not isinstance(key, ed25519.Ed25519PrivateKey):
-        raise ConfigError(f"algorithm EdDSA needs an Ed25519 key; private_key is {_describe(key)}")
+        return
+    if spec.kty == "RSA":
+        needed = "an RSA key"
+    elif spec.kty == "EC":
+        curves = sorted(_CURVE_NAMES.get(c, c) for c in spec.curves or ())
+        needed = f"an EC key on curve {' or '.join(curves)}"
+    else:
+        needed = "an Ed25519 key"
+    raise ConfigError(f"algorithm {algorithm} needs {needed}; private_key is {_describe(key)}")
 
 
 def _public_jwk(key: SignerKey) -> dict[str, str]:
@@ -298,16 +303,4 @@ def _public_jwk(key: SignerKey) -> dict[str, str]:
         jwk = ECAlgorithm.to_jwk(public, as_dict=True)
     else:
         jwk = OKPAlgorithm.to_jwk(public, as_dict=True)
-    return {name: str(jwk[name]) for name in _THUMBPRINT_MEMBERS[jwk["kty"]]}
-
-
-def jwk_thumbprint(public_jwk: Mapping[str, Any]) -> str:
-    """The RFC 7638 SHA-256 thumbprint of an RSA, EC or OKP JWK, base64url without padding.
-
-    RFC 7638 §3: SHA-256 over the required public members, sorted, without
-    whitespace; other members (``kid``, ``alg``, private ones) are ignored.
-    """
-    members = {name: public_jwk[name] for name in _THUMBPRINT_MEMBERS[public_jwk["kty"]]}
-    canonical = json.dumps(members, sort_keys=True, separators=(",", ":"))
-    digest = hashlib.sha256(canonical.encode("utf-8")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return {name: str(jwk[name]) for name in _PUBLIC_MEMBERS[jwk["kty"]]}
