@@ -9,6 +9,12 @@ Usage::
     python -m benchmarks NAME [options]  # one benchmark, e.g. ``cache --quick``
     python -m benchmarks report          # rebuild plots and tables from the JSON files
 
+The benchmarks need the package; the peers they compare against (Authlib,
+httpx-auth) and the plots (matplotlib) come from the ``bench`` extra
+(``pip install -e ".[bench]"``). A missing peer is left out, and the run says
+so; the plots cannot be left out, so a run that would draw them stops at
+once, saying what to install, before measuring anything.
+
 Each benchmark runs in its own process (its own event loops and global
 state; one crashing does not stop the others), prints its tables, and
 writes its JSON. The suite ends with a summary and exits non-zero if any
@@ -27,12 +33,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._extras import left_out_note, missing_peers, plotting_missing
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 ASSETS = ROOT / "docs" / "assets"
 # What each benchmark measures, in the order the suite runs them.
-ORDER = ("cache", "httpx", "peers", "fleet", "verify")
+ORDER = ("cache", "httpx", "peers", "defaults", "storm", "fleet", "verify")
 # Quick-mode arguments for benchmarks without a ``--quick`` flag of their own.
 QUICK_ARGS = {"httpx": ["--requests", "300", "--rounds", "3"]}
 TIMEOUT = 600.0
@@ -47,8 +55,9 @@ def names() -> list[str]:
 def run_one(name: str) -> int:
     """Run one benchmark in this process with the remaining command-line arguments."""
     module = importlib.import_module(f"benchmarks.bench_{name}")
-    # Each benchmark parses sys.argv itself, as when run as a script.
-    sys.argv = [f"benchmarks.bench_{name}", *sys.argv[2:]]
+    # Each benchmark parses sys.argv itself, as when run with ``python -m`` (argv[0] is then
+    # the module's file, which the results' "command" field turns back into that command).
+    sys.argv = [str(HERE / f"bench_{name}.py"), *sys.argv[2:]]
     result = module.main()
     return result if isinstance(result, int) else 0
 
@@ -86,7 +95,14 @@ def run_suite(selected: list[str], *, quick: bool, out: Path) -> list[tuple[str,
 
 
 def report(results: Path = RESULTS) -> None:
-    """Rebuild the plots and the results-page tables from the JSON files."""
+    """Rebuild the plots and the results-page tables from the JSON files.
+
+    Raises:
+        SystemExit: matplotlib is missing (the message says what to install).
+    """
+    problem = plotting_missing()
+    if problem is not None:
+        raise SystemExit(f"python -m benchmarks report: {problem}")
     from benchmarks import plots
 
     for path in [*plots.render(results, ASSETS), *plots.write_tables(results)]:
@@ -122,10 +138,18 @@ def main() -> int:
         )
     with tempfile.TemporaryDirectory(prefix="benchmarks-") as scratch:
         out = args.out or (Path(scratch) if args.quick else RESULTS)
+        publishing = not args.quick and out == RESULTS
+        problem = plotting_missing()
+        if publishing and problem is not None:
+            # Fail before the long run, not after it.
+            parser.exit(1, f"python -m benchmarks: {problem}\n")
+        missing = missing_peers()
+        if missing:
+            print(f"peers {left_out_note(missing)}", flush=True)
         out.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         summary = run_suite(selected, quick=args.quick, out=out)
-        if not args.quick and out == RESULTS:
+        if publishing:
             report(out)
     print("\nsummary")
     for name, status, seconds in summary:

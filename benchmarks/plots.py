@@ -4,8 +4,10 @@
 
 - ``peers-token-requests.png``: token requests against concurrent callers,
   on a cold start and at expiry, for tokensources and each peer;
-- ``peers-refresh-latency.png``: the latency of every request over a span
-  that includes one token refresh, per contender.
+- ``peers-refresh-latency.png``: the latency of requests (binned) over a
+  span that includes one token refresh, per contender;
+- ``defaults-scenarios.png`` and ``storm-stall.png``: see
+  ``benchmarks._plots_defaults``.
 
 ``write_tables(results_dir)`` writes ``results.md`` (every table of every
 benchmark, with the command and the machine), ``peers-table.md`` and
@@ -18,21 +20,16 @@ Run: ``python -m benchmarks report`` (the full suite runs it at the end).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from benchmarks._common import markdown_table
+from benchmarks._plots_defaults import COLOURS, DPI, WIDTH, defaults_scenarios, storm_stall
 
 __all__ = ["render", "write_tables"]
 
 MARKERS = {"tokensources": "o", "naive": "s", "authlib": "^", "httpx-auth": "v"}
-COLOURS = {
-    "tokensources": "#1f77b4",
-    "naive": "#d62728",
-    "authlib": "#2ca02c",
-    "httpx-auth": "#9467bd",
-}
 
 
 def _load(results: Path, name: str) -> dict[str, Any] | None:
@@ -45,23 +42,27 @@ def _load(results: Path, name: str) -> dict[str, Any] | None:
 
 def render(results: Path, assets: Path) -> list[Path]:
     """Draw the PNGs for which results exist; return the files written."""
-    peers = _load(results, "peers")
-    if peers is None:
-        return []
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
-    assets.mkdir(parents=True, exist_ok=True)
-    return [
-        _token_requests(peers["results"], assets / "peers-token-requests.png"),
-        _refresh_latency(peers["results"], assets / "peers-refresh-latency.png"),
-    ]
+    # Sizes for a figure WIDTH inches wide shown in the docs' ~700 px text column.
+    matplotlib.rcParams.update(
+        {"font.size": 10.5, "axes.titlesize": 10.5, "figure.titlesize": 11.5}
+    )
+    written = []
+    for name, plots in _plots().items():
+        document = _load(results, name)
+        if document is None:
+            continue
+        assets.mkdir(parents=True, exist_ok=True)
+        written += [draw(document["results"], assets / png) for draw, png in plots]
+    return written
 
 
 def _token_requests(results: Mapping[str, Any], target: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.6), sharey=True)
     for axis, column, title in (
         (axes[0], "cold_token_requests", "cold start"),
         (axes[1], "expiry_token_requests", "just after expiry"),
@@ -83,7 +84,7 @@ def _token_requests(results: Mapping[str, Any], target: Path) -> Path:
     axes[1].legend()
     fig.suptitle("Token requests vs concurrent callers (fewer is better; 1 is the floor)")
     fig.tight_layout()
-    fig.savefig(target, dpi=110)
+    fig.savefig(target, dpi=DPI)
     plt.close(fig)
     return target
 
@@ -91,28 +92,54 @@ def _token_requests(results: Mapping[str, Any], target: Path) -> Path:
 def _refresh_latency(results: Mapping[str, Any], target: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    series = results["refresh_series"]
+    binned = results["refresh_series"]
+    series = binned["contenders"]
+    column = {name: index for index, name in enumerate(binned["columns"])}
     plan = results["plan"]
     fig, axes = plt.subplots(
-        len(series), 1, figsize=(10, 1.8 * len(series) + 1), sharex=True, sharey=True
+        len(series), 1, figsize=(WIDTH, 1.6 * len(series) + 1.2), sharex=True, sharey=True
     )
-    for axis, (name, points) in zip(axes, series.items(), strict=True):
-        axis.scatter([p[0] for p in points], [p[1] for p in points], s=3, color=COLOURS.get(name))
+    for axis, (name, rows) in zip(axes, series.items(), strict=True):
+        # Bins where no request started stay empty: every worker was waiting.
+        start = [row[column["start_s"]] for row in rows]
+        median = [_nan(row[column["p50_ms"]]) for row in rows]
+        slowest = [_nan(row[column["max_ms"]]) for row in rows]
+        colour = COLOURS.get(name)
+        axis.fill_between(start, median, slowest, step="post", alpha=0.25, color=colour)
+        axis.step(start, slowest, where="post", color=colour, linewidth=0.8, label="slowest")
+        axis.step(start, median, where="post", color=colour, linewidth=1.6, label="median")
         axis.set(yscale="log", ylabel="ms")
-        axis.set_title(name, loc="left", fontsize=10)
+        axis.set_title(name, loc="left")
         axis.grid(True, which="both", alpha=0.3)
+    axes[0].legend(loc="upper right", fontsize="small")
     axes[-1].set_xlabel(
-        f"seconds since start (a refresh is due at about {plan['refresh_early']:g} s; "
-        "a gap is a time when every worker was waiting for it)"
+        f"seconds since start, in bins of {binned['bin_seconds'] * 1000:g} ms\n(a refresh is "
+        f"due at about {plan['refresh_early']:g} s; a gap is a time when every worker waited)"
     )
     fig.suptitle(
-        f"Latency of each request across a token refresh ({plan['workers']} workers, "
-        f"token endpoint latency {plan['refresh_latency'] * 1000:.0f} ms)"
+        f"Latency across a token refresh ({plan['workers']} workers, "
+        f"a {plan['refresh_latency'] * 1000:.0f} ms token endpoint)"
     )
     fig.tight_layout()
-    fig.savefig(target, dpi=110)
+    fig.savefig(target, dpi=DPI)
     plt.close(fig)
     return target
+
+
+def _plots() -> dict[str, list[tuple[Callable[[Mapping[str, Any], Path], Path], str]]]:
+    """Result file → (drawing, PNG) for each plot made from it."""
+    return {
+        "peers": [
+            (_token_requests, "peers-token-requests.png"),
+            (_refresh_latency, "peers-refresh-latency.png"),
+        ],
+        "defaults": [(defaults_scenarios, "defaults-scenarios.png")],
+        "storm": [(storm_stall, "storm-stall.png")],
+    }
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 def _tables(value: Any, path: str = "") -> Iterator[tuple[str, list[Mapping[str, Any]]]]:
@@ -158,7 +185,7 @@ def write_tables(results: Path) -> list[Path]:
         sections.append(f"### {document.get('benchmark', path.stem)}\n")
         sections.append(f"`{document.get('command', default)}`\n")
         for where, rows in _tables(document.get("results", document)):
-            if where.endswith("refresh_series"):
+            if "series" in where:  # drawn, not tabulated
                 continue
             columns = list(dict.fromkeys(key for row in rows for key in row))
             sections.append(f"*{where}*\n\n{markdown_table(rows, columns)}\n")

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 
 import anyio
+import anyio.to_thread
 import httpx
 import pytest
 
@@ -40,6 +41,38 @@ def _always_401(calls: list[httpx.Request]) -> httpx.MockTransport:
         return httpx.Response(401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
     return httpx.MockTransport(handler)
+
+
+class _Precomputed:
+    """A source that is no reuse() cache but has a fresh() (the FreshSource protocol)."""
+
+    def __init__(self, token: Token) -> None:
+        self._token = token
+        self.token_calls = 0
+
+    def fresh(self) -> Token | None:
+        return self._token
+
+    async def token(self) -> Token:
+        self.token_calls += 1
+        return self._token
+
+    def invalidate(self, token: Token) -> None:
+        return None
+
+
+async def test_any_source_with_fresh_has_its_fresh_token_taken_directly() -> None:
+    """TokenAuth finds fresh() by protocol: such a source's token() is not called while fresh."""
+    source = _Precomputed(Token("pre-computed"))
+    transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    with TokenAuth(source) as auth:
+        async with httpx.AsyncClient(auth=auth, transport=transport) as api:
+            response = await api.get("https://api.example/a")
+        with httpx.Client(auth=auth, transport=transport) as sapi:
+            sync_response = await anyio.to_thread.run_sync(sapi.get, "https://api.example/b")
+    assert response.request.headers["authorization"] == "Bearer pre-computed"
+    assert sync_response.request.headers["authorization"] == "Bearer pre-computed"
+    assert source.token_calls == 0
 
 
 async def test_sets_authorization_with_the_tokens_own_type() -> None:

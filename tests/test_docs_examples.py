@@ -65,7 +65,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.docs_world import DOCS_SECRET, DocsWorld
-from tests.shared.redis_servers import RedisServer
+from tests.support.redis_servers import RedisServer
 from tokensources.shared import default_store
 from tokensources.testing import pytest_plugin
 

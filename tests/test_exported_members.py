@@ -28,8 +28,9 @@ PUBLIC = {
     "tokensources.shared": ["InMemoryShared", "RedisShared", "SharedStore", "default_store"],
     "tokensources.verify": [
         "CLAIMS_KEY", "ASGIApp", "BearerAuth", "Challenge", "Claims", "InsufficientScopeError",
-        "InvalidTokenError", "JWTVerifier", "authenticate", "bearer_token", "challenge",
-        "claims_from", "require_scopes",
+        "Introspection", "InvalidTokenError", "JWTVerifier", "ResourceMetadata", "Verifier",
+        "authenticate", "bearer_token", "challenge", "claims_from", "fetch_resource_metadata",
+        "require_scopes",
     ],
     "tokensources.testing": [
         "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "AuthorizationServer", "Counters", "Faults",

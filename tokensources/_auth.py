@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Generator
 from functools import partial
@@ -9,14 +10,20 @@ from types import TracebackType
 
 import httpx
 
-from ._portal import acquire_bridge, release_bridge
-from ._source import TokenSource
+from ._bridge import acquire_bridge, release_bridge
+from ._cache import failure_delay
+from ._log import logger
+from ._source import Clock, FreshSource, TokenSource
 from ._token import Token
-from .wrappers._reuse import Reuse
 
 __all__ = ["TokenAuth"]
 
 _UNAUTHORIZED = 401
+# The first pause after an API rejected a fresh token; it doubles (with
+# jitter) while the rejections go on, up to the cache's failure cap.
+_FIRST_REJECTION_BACKOFF = 1.0
+# How many rejecting APIs are remembered at once; the oldest is forgotten first.
+_MAX_REJECTING_ORIGINS = 64
 
 
 class TokenAuth(httpx.Auth):
@@ -31,20 +38,41 @@ class TokenAuth(httpx.Auth):
     twice (a streaming upload from a generator or a file) is not resent: the
     401 is returned, and the next request gets a fresh token.
 
+    An API that rejects even the fresh token (a wrong audience, a
+    misconfigured gateway) does not cost a token request per request: from
+    then on its 401s are returned as they are, without a new token, for a
+    backoff of about a second that doubles (with jitter) while the
+    rejections go on, up to 30 seconds; then one 401 is tried with a fresh
+    token again. Any 2xx answer from that API ends the backoff. APIs are
+    told apart by origin (scheme, host and port).
+
     Use it with a caching source, e.g. ``reuse(ClientCredentials(...))``:
     then concurrent requests share one token and one refresh, and a burst of
     401s after the API rotated its keys costs one token request, because
     the cache drops a rejected token only if it is still the cached one.
 
+    Response event hooks run before any ``httpx.Auth`` sees the response,
+    so a hook that raises on errors (``event_hooks={"response":
+    [raise_for_status]}``) raises on the 401 before ``TokenAuth`` can
+    refresh the token and resend; the rejected token then stays cached.
+    Raise for status on the response that ``client.send()`` returns
+    instead (override ``send()`` in a client subclass to do it for every
+    request): see the httpx page of the documentation.
+
     Works with ``httpx.AsyncClient`` (on asyncio or trio) and with the sync
-    ``httpx.Client``, and one ``TokenAuth`` (or one source) may serve both:
-    the source lives on one event loop — the loop of the first async task
-    that used it, or else a private loop in a daemon thread started by the
-    first sync request — and calls from threads and from other loops are
-    run there. No event loop waits for token I/O: threads block only
-    themselves and async callers from other loops wait in a worker thread.
-    Using a sync client *inside* the loop the source lives on raises
-    ``RuntimeError`` instead of deadlocking.
+    ``httpx.Client``, and one ``TokenAuth`` (or one source) may serve both.
+    The source lives on one event loop: the loop of the first async task
+    that used it while no other caller shows up, and once a thread (a sync
+    request) or a task of another loop uses it, a private loop in a daemon
+    thread. Threads block only themselves, and async callers wait without
+    blocking their loop or holding a worker thread; a thread never waits for
+    an event loop it might be a worker thread of. Using a sync client *inside*
+    the loop the source lives on raises ``RuntimeError`` instead of
+    deadlocking. With a source that can hand out a fresh cached token from
+    any thread (``reuse()`` caches, see ``FreshSource``), requests take it
+    directly; only a refresh waits for the source's loop. After
+    ``os.fork()`` the child starts with no loop: its first refresh starts
+    one of its own, and a token cached before the fork is still used.
 
     Errors of the source (``TokenSourceError`` and its subclasses) reach the
     caller of ``client.get()`` unchanged. The token never appears in
@@ -57,25 +85,24 @@ class TokenAuth(httpx.Auth):
     source's ``aclose()`` is awaited on that loop, then the loop stops. A
     source living on your own event loop is never closed by a ``TokenAuth``.
 
-    With a ``reuse()`` cache as the source, a request from another thread
-    or another event loop than the source's home takes a fresh cached token
-    directly (``Reuse.fresh()``), without waiting for the home loop; only
-    a refresh goes through the bridge.
-
     Args:
         source: where tokens come from; usually a ``reuse()`` cache.
         portal_backend: the anyio backend (``"asyncio"`` or ``"trio"``) of
-            the private loop started for sync requests when the source has
-            no home loop.
+            the private loop.
+        clock: wall-clock time in epoch seconds, for the backoff after an
+            API rejected a fresh token. Default ``time.time``.
     """
 
-    def __init__(self, source: TokenSource, *, portal_backend: str = "asyncio") -> None:
+    def __init__(
+        self, source: TokenSource, *, portal_backend: str = "asyncio", clock: Clock = time.time
+    ) -> None:
         self._source = source
-        # Thread-safe and lock-free: lets callers off the home loop skip the hop.
+        # Found once: lets requests take a fresh cached token without a hop.
         self._fresh: Callable[[], Token | None] = (
-            source.fresh if isinstance(source, Reuse) else _nothing_fresh
+            source.fresh if isinstance(source, FreshSource) else _nothing_fresh
         )
-        self._bridge = acquire_bridge(source, portal_backend=portal_backend)
+        self._rejections = _Rejections(clock)
+        self._bridge = acquire_bridge(source, private_backend=portal_backend)
         # The bridge is shared per source; a forgotten TokenAuth still lets go.
         self._release = weakref.finalize(self, release_bridge, source)
 
@@ -95,21 +122,24 @@ class TokenAuth(httpx.Auth):
         """
         # Decided before sending: a transport may buffer the body while sending it.
         replayable = _replayable(request)
-        if self._bridge.at_home():
-            token = await self._source.token()  # the hot path: no extra frame
-        else:
-            fresh = self._fresh()
-            token = fresh if fresh is not None else await self._bridge.acall(self._source.token)
+        token = self._fresh()  # the hot path: one clock reading, no await
+        if token is None:
+            token = await self._bridge.acall(self._source.token)
         request.headers["Authorization"] = token.authorization
         response = yield request
         if response.status_code != _UNAUTHORIZED:
+            if self._rejections.origins:
+                self._rejections.answered(request.url, response.status_code)
+            return
+        if self._rejections.backing_off(request.url):
             return
         if not replayable:
             await self._bridge.acall(partial(_invalidate, self._source, token))
             return
         token = await self._bridge.acall(partial(_refresh, self._source, token))
         request.headers["Authorization"] = token.authorization
-        yield request
+        response = yield request
+        self._rejections.answered(request.url, response.status_code)
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         """The ``httpx.Client`` flow: the same as the async flow, run through the bridge.
@@ -122,30 +152,39 @@ class TokenAuth(httpx.Auth):
         """
         # Decided before sending: a transport may buffer the body while sending it.
         replayable = _replayable(request)
-        # On the home loop's thread (it would deadlock) and after close(),
-        # call() refuses even while the token is fresh: misuse shows at once.
         bridge = self._bridge
-        fresh = None if bridge.closed or bridge.at_home() else self._fresh()
-        token = fresh if fresh is not None else bridge.call(self._source.token)
+        # Refuses misuse (and use after close()) even while the token is
+        # fresh, so that it shows at once; moves the source where threads
+        # are served before any refresh is needed.
+        bridge.for_threads()
+        token = self._fresh()
+        if token is None:
+            token = bridge.call(self._source.token)
         request.headers["Authorization"] = token.authorization
         response = yield request
         if response.status_code != _UNAUTHORIZED:
+            if self._rejections.origins:
+                self._rejections.answered(request.url, response.status_code)
+            return
+        if self._rejections.backing_off(request.url):
             return
         if not replayable:
-            self._bridge.call(partial(_invalidate, self._source, token))
+            bridge.call(partial(_invalidate, self._source, token))
             return
-        token = self._bridge.call(partial(_refresh, self._source, token))
+        token = bridge.call(partial(_refresh, self._source, token))
         request.headers["Authorization"] = token.authorization
-        yield request
+        response = yield request
+        self._rejections.answered(request.url, response.status_code)
 
     def close(self) -> None:
         """Let go of the source's bridge; the last ``TokenAuth`` of a source stops its private loop.
 
-        Idempotent. If the source lives on the private loop of the sync
-        path, its ``aclose()`` is awaited there first (its connections
-        belong to that loop); a source living on your own event loop is
-        never closed here. After ``close()`` async requests keep working and
-        sync requests raise ``RuntimeError``.
+        Idempotent. If the source lives on the private loop, its
+        ``aclose()`` is awaited there first (its connections belong to that
+        loop); a source living on your own event loop is never closed here.
+        After ``close()`` async requests on the source's own loop keep
+        working; sync requests, and refreshes for other loops, raise
+        ``RuntimeError``.
         """
         self._release()
 
@@ -162,6 +201,53 @@ class TokenAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return f"TokenAuth({self._source!r})"
+
+
+class _Rejections:
+    """The APIs (by origin) that answered 401 even to a fresh token, and their backoff.
+
+    Safe for concurrent use: a race between requests costs at most one
+    extra token request, never a wrong answer.
+
+    Attributes:
+        origins: each rejecting origin's consecutive rejections and the
+            instant its backoff ends; empty in the normal case, so that a
+            request pays one truth test for all this.
+    """
+
+    __slots__ = ("_clock", "origins")
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.origins: dict[str, tuple[int, float]] = {}
+
+    def backing_off(self, url: httpx.URL) -> bool:
+        """Whether a 401 from ``url`` is to be returned as it is, without a fresh token."""
+        rejected = self.origins.get(_origin(url))
+        return rejected is not None and self._clock() < rejected[1]
+
+    def answered(self, url: httpx.URL, status: int) -> None:
+        """Note the answer to a request: a 401 to a fresh token, or a 2xx that ends a backoff."""
+        origin = _origin(url)
+        if status == _UNAUTHORIZED:
+            failures = self.origins.pop(origin, (0, 0.0))[0] + 1
+            delay = failure_delay(_FIRST_REJECTION_BACKOFF, failures)
+            self.origins[origin] = (failures, self._clock() + delay)
+            while len(self.origins) > _MAX_REJECTING_ORIGINS:
+                del self.origins[next(iter(self.origins))]
+            logger.warning(
+                "%s rejected a fresh token too (401): its 401s are returned as they are, "
+                "without a new token, for %.1fs",
+                origin,
+                delay,
+            )
+        elif 200 <= status < 300 and self.origins.pop(origin, None) is not None:
+            logger.info("%s accepts the token again", origin)
+
+
+def _origin(url: httpx.URL) -> str:
+    """``https://api.example``: what tells one API from another (never a path or query)."""
+    return f"{url.scheme}://{url.netloc.decode('ascii')}"
 
 
 def _nothing_fresh() -> Token | None:

@@ -8,7 +8,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from ._token import Token
 
-__all__ = ["Clock", "EventHook", "EventKind", "TokenEvent", "TokenSource"]
+__all__ = ["Clock", "EventHook", "EventKind", "FreshSource", "TokenEvent", "TokenSource"]
 
 Clock = Callable[[], float]
 """A function returning wall-clock time in epoch seconds, like ``time.time``."""
@@ -40,6 +40,26 @@ class TokenSource(Protocol):
         Caches drop their copy only if it is this very token, so a late
         report about an old token never throws away a newer one. Sources
         without a cache do nothing.
+        """
+        ...
+
+
+@runtime_checkable
+class FreshSource(Protocol):
+    """A source that can hand out its cached token without I/O, lock or event loop.
+
+    ``reuse()`` caches are such sources. ``TokenAuth`` looks for this
+    protocol once, when it is built, so that a request from any thread or
+    event loop gets a fresh cached token at once, and only a refresh waits
+    for the event loop the source lives on.
+    """
+
+    def fresh(self) -> Token | None:
+        """The token ``token()`` would return at once right now, or None if it would not.
+
+        Thread safety: safe to call from any thread while the source is in
+        use on its event loop. It never calls an inner source, takes no
+        lock, never suspends and reports no event.
         """
         ...
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SECRET_ENV, run_cli
+from tests.support.cli import SECRET_ENV, run_cli
 
 FILE_SECRET = "s3cretfile-VALUE"
 _TOKEN = ["token", "--token-url", "http://127.0.0.1:9/oauth/token", "--client-id", "x"]
@@ -94,11 +94,11 @@ _BROKEN_RUN = """\
 import sys
 import tokensources.cli._token as token_command
 
-def run(args):
+def run(args, secrets):
     raise {exception}("s3cr3t-in-the-message")
 
 token_command.run = run
-from tokensources._cli import main
+from tokensources.cli import main
 sys.exit(main())
 """
 

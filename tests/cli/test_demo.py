@@ -2,39 +2,70 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from .conftest import run_cli
+from tests.support.cli import run_cli
 
 
-def _row(stdout: str, label: str) -> list[str]:
-    """The cells of the table row starting with ``label``."""
-    for line in stdout.splitlines():
-        if line.strip().startswith(label):
-            return line.strip()[len(label) :].split()
-    raise AssertionError(f"no row {label!r} in:\n{stdout}")
+def _tables(stdout: str) -> list[dict[str, list[str]]]:
+    """Every table of the output: its headings (key ``""``) and its rows, by label."""
+    lines = stdout.splitlines()
+    tables = []
+    for index, line in enumerate(lines[1:], start=1):
+        if not line.startswith("  ---"):
+            continue
+        table = {"": re.split(r"\s{3,}", lines[index - 1].strip())}
+        for row in lines[index + 1 :]:
+            if not row.strip():
+                break
+            label, *cells = re.split(r"\s{3,}", row.strip())
+            table[label] = cells
+        tables.append(table)
+    return tables
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_small_demo_succeeds_and_prints_the_table(backend: str) -> None:
-    """A small demo exits 0 and its table counts every request and one token per run."""
+    """A small demo exits 0; its tables count every request and one token per cached run."""
     outcome = run_cli(
         "demo", "--tasks", "20", "--requests", "5", "--compare-requests", "20",
         "--backend", backend,
         timeout=120,
     )  # fmt: skip
     assert outcome.code == 0, outcome.stdout + outcome.stderr
-    assert _row(outcome.stdout, "requests sent") == ["100", "20"]
-    assert _row(outcome.stdout, "succeeded") == ["100", "20"]
-    assert _row(outcome.stdout, "failed") == ["0", "0"]
-    # With reuse(): one token for the whole (short) run; without: one per request.
-    assert _row(outcome.stdout, "token requests made") == ["1", "20"]
-    assert _row(outcome.stdout, "ideal") == ["1", "1"]
+    main, comparison = _tables(outcome.stdout)
+    assert main[""] == ["with reuse()"]
+    assert main["requests sent"] == main["succeeded"] == ["100"]
+    assert main["failed"] == ["0"]
+    # One token for the whole (short) run: the ideal.
+    assert main["token requests made"] == main["ideal"] == ["1"]
     for label in ("latency p50", "latency p95", "latency p99"):
-        assert _row(outcome.stdout, label)[1] == "ms"
-    assert "the server counted 21 token requests and 120 API requests" in outcome.stdout
-    # stderr is not a terminal here: no progress line.
+        assert main[label][0].endswith(" ms")
+    assert comparison[""] == ["with reuse()", "without reuse()"]
+    assert comparison["requests sent"] == comparison["succeeded"] == ["20", "20"]
+    # With reuse(): one token; without: one per request, against an ideal of one.
+    assert comparison["token requests made"] == ["1", "20"]
+    assert comparison["ideal"] == ["1", "1"]
+    assert "the server counted 22 token requests and 140 API requests" in outcome.stdout
+    # stderr is not a terminal, and the run is shorter than the logging interval.
     assert outcome.stderr == ""
+
+
+def test_comparison_columns_run_the_same_workload() -> None:
+    """With and without reuse() send the same requests from the same clients, side by side."""
+    outcome = run_cli(
+        "demo", "--tasks", "30", "--requests", "4", "--compare-requests", "60", timeout=120
+    )
+    assert outcome.code == 0, outcome.stdout + outcome.stderr
+    main, comparison = _tables(outcome.stdout)
+    assert main["clients × requests each"] == ["30 × 4"]
+    assert comparison["clients × requests each"] == ["30 × 2", "30 × 2"]
+    assert comparison["requests sent"] == ["60", "60"]
+    assert comparison["token requests made"] == ["1", "60"]
+    assert "comparison: 60 requests (30 clients × 2 each), sent once" in outcome.stdout
+    assert "both columns sent the same 60 requests from 30 clients" in outcome.stdout
 
 
 def test_demo_without_comparison() -> None:
@@ -44,7 +75,20 @@ def test_demo_without_comparison() -> None:
     )
     assert outcome.code == 0, outcome.stdout + outcome.stderr
     assert "without reuse()" not in outcome.stdout
-    assert _row(outcome.stdout, "requests sent") == ["20"]
+    (main,) = _tables(outcome.stdout)
+    assert main["requests sent"] == ["20"]
+
+
+def test_counts_of_one_are_singular() -> None:
+    """One client sending one request reads "1 client × 1 request", and "1 token request"."""
+    outcome = run_cli(
+        "demo", "--tasks", "1", "--requests", "1", "--compare-requests", "0", timeout=120
+    )
+    assert outcome.code == 0, outcome.stdout + outcome.stderr
+    assert outcome.stdout.startswith("tokensources demo: 1 client × 1 request = 1 request,")
+    assert "the server counted 1 token request and 1 API request in all" in outcome.stdout
+    assert "1 token requests" not in outcome.stdout
+    assert "1 API requests" not in outcome.stdout
 
 
 def test_fleet_mode_shares_one_token_across_processes() -> None:
@@ -54,11 +98,13 @@ def test_fleet_mode_shares_one_token_across_processes() -> None:
         timeout=180,
     )  # fmt: skip
     assert outcome.code == 0, outcome.stdout + outcome.stderr
-    assert "RedisShared × 2 processes" in outcome.stdout
-    assert _row(outcome.stdout, "requests sent") == ["50"]
-    assert _row(outcome.stdout, "failed") == ["0"]
-    assert _row(outcome.stdout, "token requests made") == ["1"]
-    assert "the server counted 1 token requests and 50 API requests" in outcome.stdout
+    (main,) = _tables(outcome.stdout)
+    assert main[""] == ["RedisShared × 2 processes"]
+    assert main["requests sent"] == ["50"]
+    assert main["failed"] == ["0"]
+    assert main["token requests made"] == ["1"]
+    assert "2 client processes sharing one token through redis://127.0.0.1:" in outcome.stdout
+    assert "the server counted 1 token request and 50 API requests" in outcome.stdout
 
 
 def test_fleet_mode_without_a_redis_server_is_a_config_error() -> None:
@@ -85,7 +131,7 @@ def test_demo_raises_a_low_open_file_limit() -> None:
     import resource
     import subprocess
 
-    from .conftest import console_script
+    from tests.support.cli import console_script
 
     def low_limit() -> None:
         _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -100,4 +146,5 @@ def test_demo_raises_a_low_open_file_limit() -> None:
         check=False,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert _row(completed.stdout, "succeeded") == ["300"]
+    (main,) = _tables(completed.stdout)
+    assert main["succeeded"] == ["300"]

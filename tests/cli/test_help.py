@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from .conftest import run_cli
+from tests.support.cli import run_cli
 
 
 @pytest.mark.parametrize("command", [[], ["demo"], ["token"], ["serve"]], ids=str)

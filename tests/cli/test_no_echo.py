@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tokensources.cli import _token
+from tests.support.cli import SECRET_ENV, run_cli
+from tokensources.cli import _secrets
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
-
-from .conftest import SECRET_ENV, run_cli
 
 VALUE = "s3cr3t-VALUE"
 _TOKEN = ["token", "--token-url", "http://127.0.0.1:9/oauth/token", "--client-id", "x"]
@@ -104,7 +103,7 @@ import os, sys
 # Opening the terminal makes it this new session's controlling terminal,
 # which getpass uses.
 os.close(os.open(os.ttyname(0), os.O_RDWR))
-from tokensources._cli import main
+from tokensources.cli import main
 sys.exit(main())
 """
 
@@ -157,11 +156,11 @@ def test_terminal_stdin_is_read_with_getpass(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(sys, "stdin", _Terminal("piped-secret\n"))
     monkeypatch.setattr(getpass, "getpass", fake_getpass)
-    assert _token._read_stdin_secret() == "typed-secret"
+    assert _secrets._read_stdin_secret() == "typed-secret"
     assert prompts == ["client secret: "]
 
 
 def test_piped_stdin_is_read_as_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     """From a pipe the secret is the first line, without its line ending."""
     monkeypatch.setattr(sys, "stdin", io.StringIO("piped-secret\r\nrest\n"))
-    assert _token._read_stdin_secret() == "piped-secret"
+    assert _secrets._read_stdin_secret() == "piped-secret"

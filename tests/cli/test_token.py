@@ -12,9 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.support.cli import SECRET_ENV, run_cli
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
-
-from .conftest import SECRET_ENV, run_cli
 
 DEMO_ENV = {SECRET_ENV: DEMO_CLIENT_SECRET}
 

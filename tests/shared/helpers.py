@@ -1,4 +1,4 @@
-"""Helpers for the shared-source tests: sources built from scratch, callers, passing time."""
+"""Helpers for the shared-source tests: sources, callers, passing time, command counts."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import anyio
 import redis.asyncio
 
 from tests.clock import FakeClock
+from tests.support.redis_servers import RedisServer
 from tokensources import ClientCredentials, Token, TokenSource
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
 
@@ -74,3 +75,23 @@ class FleetTime:
                 await self._redis.delete(key)
             else:
                 await self._redis.pexpire(key, left - round(seconds * 1000))
+
+
+class CommandCounter:
+    """Counts the commands a Redis server executes, through one inspecting connection."""
+
+    def __init__(self, server: RedisServer) -> None:
+        self._client = server.client()
+        self._client.ping()  # connection set-up commands happen now, not mid-count
+
+    def __call__(self) -> int:
+        return sum(self.by_command().values())
+
+    def by_command(self) -> dict[str, int]:
+        """Calls so far per command (commands run inside scripts included), INFO excluded."""
+        stats = self._client.info("commandstats")
+        return {k[8:]: v["calls"] for k, v in stats.items() if k != "cmdstat_info"}
+
+    def close(self) -> None:
+        """Close the inspecting connection."""
+        self._client.close()

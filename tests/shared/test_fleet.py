@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.support.redis_servers import RedisCluster, RedisServer
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
 
 from .fleet import Fleet, FleetConfig, PhaseResult
-from .redis_servers import RedisCluster, RedisServer
 
 pytestmark = pytest.mark.slow
 

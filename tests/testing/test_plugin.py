@@ -58,5 +58,8 @@ def test_public_names_are_pinned() -> None:
         "AuthorizationServer",
         "Counters",
         "Faults",
+        "LoggedRequest",
         "MalformedKind",
+        "RequestLog",
+        "Tenant",
     }

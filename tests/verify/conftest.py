@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from tests.clock import FakeClock
+from tests.verify.introspection_world import IntrospectionWorld, make_world
 from tokensources.testing import AuthorizationServer
 from tokensources.verify import JWTVerifier
 
@@ -38,6 +39,12 @@ def make_verifier(
         return JWTVerifier(server.issuer, audience, **kwargs)
 
     return make
+
+
+@pytest.fixture
+def world(clock: FakeClock) -> IntrospectionWorld:
+    """An introspection endpoint of its own issuer, on the fake clock."""
+    return make_world(clock)
 
 
 def b64(data: bytes) -> str:

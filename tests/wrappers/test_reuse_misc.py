@@ -178,6 +178,7 @@ async def test_hooks_see_each_refresh_once(
         server.faults.fail_next(1, 503)
         with pytest.raises(Exception, match="503"):
             await cache.token()
+        clock.advance(1.0)  # past the failure backoff
         second = await cache.token()
     assert seen == [first, second]
     kinds = [event.kind for event in events.events]

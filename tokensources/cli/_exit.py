@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from .._errors import (
     ConfigError,
@@ -18,10 +18,12 @@ from .._redact import REDACTED
 __all__ = [
     "CONFIG",
     "FAILED",
+    "INTERRUPTED",
     "NETWORK",
     "OK",
     "REFUSED",
     "USAGE",
+    "KnownSecrets",
     "exit_code",
     "mask_secrets",
     "report_error",
@@ -48,6 +50,31 @@ exit status:
   4  the endpoint refused (OAuth error such as invalid_client, or an unusable answer)
   5  network error (connection refused, timeout, DNS)
 """
+
+
+class KnownSecrets:
+    """The secrets a command has read, so that an error report can mask them.
+
+    Each command receives one from ``main`` and records every secret it
+    reads (a client secret, a key password); ``report_error`` masks them
+    all. The values never leave this object except to be masked.
+    """
+
+    def __init__(self) -> None:
+        self._values: list[str] = []
+
+    def remember(self, secret: str) -> str:
+        """Record ``secret`` (an empty one is ignored) and return it."""
+        if secret:
+            self._values.append(secret)
+        return secret
+
+    def __iter__(self) -> Iterator[str]:
+        """The recorded secrets."""
+        return iter(self._values)
+
+    def __repr__(self) -> str:
+        return f"KnownSecrets(<{len(self._values)} hidden>)"
 
 
 def exit_code(exc: TokenSourceError) -> int:

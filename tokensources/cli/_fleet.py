@@ -94,6 +94,10 @@ def _merge(into: LoadResult, part: LoadResult) -> None:
     into.failures.update(part.failures)
     into.token_requests += part.token_requests
     into.latencies.extend(part.latencies)
+    # Wall-clock instants: the span covers every worker's requests.
+    for at in (part.first_sent_at, part.last_sent_at):
+        if at is not None:
+            into.note_sent(at)
 
 
 def _worker(

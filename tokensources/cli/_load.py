@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
 import ssl
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -16,7 +14,7 @@ import httpx
 from .._auth import TokenAuth
 from .._source import TokenSource
 
-__all__ = ["LoadResult", "TokenRequestCounter", "percentile", "run_load"]
+__all__ = ["LoadResult", "TokenRequestCounter", "run_load"]
 
 
 @dataclass(slots=True)
@@ -30,7 +28,10 @@ class LoadResult:
         failures: failed requests by reason (``"HTTP 401"``, ``"TokenRequestError"``...).
         token_requests: HTTP requests the clients sent to the token endpoint.
         latencies: seconds per API request, token wait included, in order of completion.
-        duration: seconds from the first request to the last answer.
+        duration: seconds from the start of the run to the last answer.
+        first_sent_at: when the first API request was sent (epoch seconds;
+            comparable across the processes of a fleet), None if none was.
+        last_sent_at: when the last API request was sent, None if none was.
     """
 
     tasks: int
@@ -40,6 +41,22 @@ class LoadResult:
     token_requests: int = 0
     latencies: list[float] = field(default_factory=list)
     duration: float = 0.0
+    first_sent_at: float | None = None
+    last_sent_at: float | None = None
+
+    @property
+    def span(self) -> float:
+        """Seconds from the first request sent to the last: the time tokens were needed."""
+        if self.first_sent_at is None or self.last_sent_at is None:
+            return 0.0
+        return self.last_sent_at - self.first_sent_at
+
+    def note_sent(self, at: float) -> None:
+        """Widen the send span to include the instant ``at`` (epoch seconds)."""
+        if self.first_sent_at is None or at < self.first_sent_at:
+            self.first_sent_at = at
+        if self.last_sent_at is None or at > self.last_sent_at:
+            self.last_sent_at = at
 
     @property
     def sent(self) -> int:
@@ -61,16 +78,6 @@ class TokenRequestCounter:
     async def __call__(self, request: httpx.Request) -> None:
         """Count ``request``."""
         self.count += 1
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """The nearest-rank percentile of already sorted values (0.0 for none)."""
-    if not sorted_values:
-        return 0.0
-    # Nearest rank: the smallest value with at least ``fraction`` of the samples
-    # at or below it; the epsilon keeps 0.07 * 100 from ranking as 8.
-    rank = max(1, min(len(sorted_values), math.ceil(fraction * len(sorted_values) - 1e-9)))
-    return sorted_values[rank - 1]
 
 
 async def run_load(
@@ -124,6 +131,9 @@ async def _client(
         auth=auth, limits=limits, verify=tls, trust_env=False, timeout=30.0
     ) as client:
         for _ in range(requests):
+            # The wall clock for the span (comparable across a fleet's
+            # processes), the monotonic one for the latency.
+            result.note_sent(time.time())
             sent = time.perf_counter()
             try:
                 response = await client.get(url)
@@ -149,8 +159,3 @@ async def _report_progress(
         result.duration = time.perf_counter() - started
         result.token_requests = counter.count - start_count
         progress(result)
-
-
-def stderr_is_tty() -> bool:
-    """Whether a live progress line makes sense (stderr is a terminal)."""
-    return sys.stderr.isatty()

@@ -1,29 +1,46 @@
-"""The demo's output: the live progress line and the final table."""
+"""The demo's tables: one column per run, one row per measure, and the ideal to judge by."""
 
 from __future__ import annotations
 
 import math
-import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._load import LoadResult, percentile
+from ._load import LoadResult
+from ._stats import percentile
+from ._table import text_table
 
-__all__ = ["Progress", "RunSummary", "ideal_token_requests", "render_table"]
-
-
-def ideal_token_requests(duration: float, usable_lifetime: float) -> int:
-    """The fewest token requests that cover ``duration`` with tokens usable that long."""
-    return max(1, math.ceil(duration / usable_lifetime))
+__all__ = ["RunSummary", "ideal_token_requests", "render_runs", "summarise"]
 
 
-@dataclass(slots=True)
+def ideal_token_requests(span: float, token_lifetime: float) -> int:
+    """The fewest token requests that keep a valid token through ``span`` seconds of use.
+
+    One token for the start, and one more for each full token lifetime the
+    span covers: a token fetched at the first request has expired
+    ``token_lifetime`` seconds later, so a run using tokens for 12 s needs
+    two 10 s tokens, and one using them for exactly 10 s needs two as well.
+    No cache can do with fewer while requests keep coming; renewing early
+    (``buffer()``) costs more than this on purpose.
+
+    Args:
+        span: seconds from the first request sent to the last.
+        token_lifetime: seconds each token lives.
+    """
+    if span < 0 or not token_lifetime > 0:
+        raise ValueError("span must be 0 or more and token_lifetime more than 0")
+    # The epsilon keeps a span of 3 × 0.1 s from counting as 2.9999 lifetimes.
+    return 1 + math.floor(span / token_lifetime + 1e-9)
+
+
+@dataclass(frozen=True, slots=True)
 class RunSummary:
-    """One column of the table: a load run and what it should have cost.
+    """One column of a table: a load run and the ideal it is judged by.
 
     Attributes:
         title: the column heading.
         result: the run.
-        ideal: the ideal number of token requests for the run.
+        ideal: the fewest token requests the run could have made.
     """
 
     title: str
@@ -31,42 +48,17 @@ class RunSummary:
     ideal: int
 
 
-class Progress:
-    """A live progress line on stderr, redrawn in place; silent unless stderr is a terminal."""
-
-    def __init__(self, label: str, total: int, *, enabled: bool) -> None:
-        self._label = label
-        self._total = total
-        self._enabled = enabled
-        self._width = 0
-
-    def __call__(self, result: LoadResult) -> None:
-        """Redraw the line for ``result`` as it is now."""
-        if not self._enabled:
-            return
-        line = (
-            f"  {self._label}: {result.sent:,}/{self._total:,} requests, "
-            f"{result.failed:,} failed, {result.token_requests:,} token requests, "
-            f"{result.duration:.1f} s"
-        )
-        self._width = max(self._width, len(line))
-        sys.stderr.write("\r" + line.ljust(self._width))
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        """Erase the line."""
-        if self._enabled and self._width:
-            sys.stderr.write("\r" + " " * self._width + "\r")
-            sys.stderr.flush()
+def summarise(title: str, result: LoadResult, token_lifetime: float) -> RunSummary:
+    """``result`` under ``title``, with its ideal from the span it used tokens for."""
+    return RunSummary(title, result, ideal_token_requests(result.span, token_lifetime))
 
 
 def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
+    return "–" if math.isnan(seconds) else f"{seconds * 1000:.1f} ms"
 
 
-def _rows(summary: RunSummary) -> list[str]:
+def _cells(summary: RunSummary) -> list[str]:
     result = summary.result
-    latencies = sorted(result.latencies)
     per_request = result.token_requests / result.sent if result.sent else 0.0
     rate = result.sent / result.duration if result.duration else 0.0
     return [
@@ -77,15 +69,15 @@ def _rows(summary: RunSummary) -> list[str]:
         f"{result.token_requests:,}",
         f"{summary.ideal:,}",
         f"{per_request:.4f}",
-        _ms(percentile(latencies, 0.50)),
-        _ms(percentile(latencies, 0.95)),
-        _ms(percentile(latencies, 0.99)),
+        _ms(percentile(result.latencies, 50)),
+        _ms(percentile(result.latencies, 95)),
+        _ms(percentile(result.latencies, 99)),
         f"{result.duration:.1f} s",
         f"{rate:,.0f}",
     ]
 
 
-_LABELS = [
+_LABELS = (
     "clients × requests each",
     "requests sent",
     "  succeeded",
@@ -98,17 +90,15 @@ _LABELS = [
     "latency p99",
     "run time",
     "requests per second",
-]
+)
 
 
-def render_table(summaries: list[RunSummary]) -> str:
-    """The final table: one row per measure, one column per run."""
-    columns = [[s.title, *_rows(s)] for s in summaries]
-    label_width = max(len(label) for label in _LABELS)
-    widths = [max(len(cell) for cell in column) for column in columns]
-    lines = []
-    for index, label in enumerate(["", *_LABELS]):
-        cells = [column[index].rjust(width) for column, width in zip(columns, widths, strict=True)]
-        lines.append(f"  {label.ljust(label_width)}   " + "   ".join(cells))
-    rule = "  " + "-" * (len(lines[0]) - 2)
-    return "\n".join([lines[0], rule, *lines[1:]])
+def render_runs(summaries: Sequence[RunSummary]) -> str:
+    """The table of ``summaries``: the measures down the side, one column per run."""
+    columns = [s.title for s in summaries]
+    cells = [_cells(s) for s in summaries]
+    rows = [
+        {"": label, **{title: run[index] for title, run in zip(columns, cells, strict=True)}}
+        for index, label in enumerate(_LABELS)
+    ]
+    return text_table(rows, ["", *columns], indent="  ")

@@ -9,19 +9,20 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import anyio
 
 from .._errors import ConfigError
 from ..testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
 from ._args import port_number, positive_float
-from ._exit import EXIT_CODES_HELP, OK
+from ._exit import EXIT_CODES_HELP, OK, KnownSecrets
+from ._words import counted
 
-__all__ = ["STOPPED_PREFIX", "add_parser", "run"]
+__all__ = ["ServeSettings", "add_parser", "load_clients", "run"]
 
-STOPPED_PREFIX = "stopped after"
 _DESCRIPTION = """\
 Run the tokensources testing server: a small but real OAuth 2.0
 authorization server (client_credentials with client_secret_basic,
@@ -31,6 +32,10 @@ without any account. It is for tests and demos, not for production.
 
 It prints its issuer, endpoints and the demo client's credentials, serves
 until Ctrl-C (or SIGTERM), then prints how many requests it answered.
+
+For scripts, --ready-json prints one JSON line on stdout once the server
+listens (its URLs: learn the port chosen by --port 0 from it) and one when
+it stops (its counters); the human-readable text then goes to stderr.
 """
 
 _EPILOG = f"""\
@@ -40,10 +45,17 @@ and optionally "scopes" (a list) and "token_lifetime" (seconds):
 
   [{{"client_id": "billing", "secret": "s3cret", "scopes": ["read:messages"]}}]
 
+--ready-json lines:
+
+  {{"event": "ready", "url": "http://127.0.0.1:PORT", "issuer": ..., "token_endpoint": ...,
+   "jwks_uri": ..., "discovery": ..., "api": ..., "token_lifetime": 3600.0}}
+  {{"event": "stopped", "token_requests": 4, "api_requests": 0, "cpu_seconds": 0.4}}
+
 examples:
   tokensources serve
   tokensources serve --port 0 --token-lifetime 60
   tokensources serve --clients clients.json
+  tokensources serve --port 0 --ready-json | head -n 1
 
 {EXIT_CODES_HELP}"""
 
@@ -78,25 +90,83 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="do not register the demo client (demo-client / demo-secret)",
     )
-    parser.set_defaults(run=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted; return 0 after a clean stop."""
-    server = AuthorizationServer(
-        token_lifetime=args.token_lifetime, register_demo_client=not args.no_demo_client
+    parser.add_argument(
+        "--ready-json",
+        action="store_true",
+        help="print a JSON line on stdout when listening and one when stopped, "
+        "for scripts; the text goes to stderr",
     )
-    if args.clients is not None:
-        for index, client in enumerate(load_clients(args.clients), start=1):
-            _register(server, client, f"client #{index} in {args.clients!r}")
-    anyio.run(_serve, server, args)
+
+
+@dataclass(frozen=True, slots=True)
+class ServeSettings:
+    """What ``tokensources serve`` was asked to do.
+
+    Attributes:
+        host: the address to listen on.
+        port: the port; 0 lets the system pick one.
+        clients: a JSON file of clients to register, or None.
+        token_lifetime: seconds issued tokens live.
+        demo_client: whether to register ``demo-client``.
+        ready_json: JSON lines on stdout, the text on stderr.
+    """
+
+    host: str
+    port: int
+    clients: str | None
+    token_lifetime: float
+    demo_client: bool
+    ready_json: bool
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ServeSettings:
+        """The settings parsed by ``add_parser``'s flags."""
+        return cls(
+            host=args.host,
+            port=args.port,
+            clients=args.clients,
+            token_lifetime=args.token_lifetime,
+            demo_client=not args.no_demo_client,
+            ready_json=args.ready_json,
+        )
+
+    @property
+    def text(self) -> TextIO:
+        """Where the human-readable text goes: stdout, or stderr beside JSON lines."""
+        return sys.stderr if self.ready_json else sys.stdout
+
+
+def run(args: argparse.Namespace, secrets: KnownSecrets) -> int:
+    """Serve until interrupted; return 0 after a clean stop."""
+    settings = ServeSettings.from_args(args)
+    server = AuthorizationServer(
+        token_lifetime=settings.token_lifetime, register_demo_client=settings.demo_client
+    )
+    if settings.clients is not None:
+        for index, client in enumerate(load_clients(settings.clients), start=1):
+            _register(server, client, f"client #{index} in {settings.clients!r}")
+    anyio.run(_serve, server, settings)
     counters = server.counters
+    cpu = time.process_time()
     print(
-        f"{STOPPED_PREFIX} {counters.token_requests} token requests "
-        f"and {counters.api_requests} API requests, using {time.process_time():.1f} s of CPU",
+        f"stopped after {counted(counters.token_requests, 'token request')} and "
+        f"{counted(counters.api_requests, 'API request')}, using {cpu:.1f} s of CPU",
+        file=settings.text,
         flush=True,
     )
+    if settings.ready_json:
+        _json_line(
+            event="stopped",
+            token_requests=counters.token_requests,
+            api_requests=counters.api_requests,
+            cpu_seconds=round(cpu, 3),
+        )
     return OK
+
+
+def _json_line(**fields: Any) -> None:
+    # One line, flushed at once: the reader waits for it.
+    print(json.dumps(fields), flush=True)
 
 
 def _register(server: AuthorizationServer, client: dict[str, Any], where: str) -> None:
@@ -109,20 +179,33 @@ def _register(server: AuthorizationServer, client: dict[str, Any], where: str) -
         raise ConfigError(f"{where} was refused ({type(exc).__name__})") from None
 
 
-async def _serve(server: AuthorizationServer, args: argparse.Namespace) -> None:
+async def _serve(server: AuthorizationServer, settings: ServeSettings) -> None:
+    host, port = settings.host, settings.port
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         try:
-            async with server.serve(args.host, args.port) as url:
-                _print_banner(server, url, args)
+            async with server.serve(host, port) as url:
+                _print_banner(server, url, settings)
+                if settings.ready_json:
+                    _json_line(event="ready", **_endpoints(server, url, settings))
                 async for _ in signals:
                     break
         except OSError as exc:
-            raise ConfigError(
-                f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
-            ) from None
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
-def _print_banner(server: AuthorizationServer, url: str, args: argparse.Namespace) -> None:
+def _endpoints(server: AuthorizationServer, url: str, settings: ServeSettings) -> dict[str, Any]:
+    return {
+        "url": url,
+        "issuer": server.issuer,
+        "token_endpoint": server.token_endpoint,
+        "jwks_uri": server.jwks_uri,
+        "discovery": f"{url}/.well-known/openid-configuration",
+        "api": f"{url}/api/private",
+        "token_lifetime": settings.token_lifetime,
+    }
+
+
+def _print_banner(server: AuthorizationServer, url: str, settings: ServeSettings) -> None:
     lines = [
         "tokensources testing server (for tests and demos, not for production)",
         f"  issuer          {server.issuer}",
@@ -130,9 +213,9 @@ def _print_banner(server: AuthorizationServer, url: str, args: argparse.Namespac
         f"  discovery       {url}/.well-known/openid-configuration",
         f"  jwks            {server.jwks_uri}",
         f"  demo API        {url}/api/private  (scope read:messages)",
-        f"  token lifetime  {args.token_lifetime:g} s",
+        f"  token lifetime  {settings.token_lifetime:g} s",
     ]
-    if not args.no_demo_client:
+    if settings.demo_client:
         lines += [
             f"  demo client     id {DEMO_CLIENT_ID}, secret {DEMO_CLIENT_SECRET}",
             "",
@@ -142,10 +225,10 @@ def _print_banner(server: AuthorizationServer, url: str, args: argparse.Namespac
             f"--client-id {DEMO_CLIENT_ID}",
         ]
     lines += ["", "Ctrl-C stops the server."]
-    print("\n".join(lines), flush=True)
-    if args.host not in ("127.0.0.1", "::1", "localhost"):
+    print("\n".join(lines), file=settings.text, flush=True)
+    if settings.host not in ("127.0.0.1", "::1", "localhost"):
         print(
-            f"tokensources: warning: listening on {args.host}, beyond loopback",
+            f"tokensources: warning: listening on {settings.host}, beyond loopback",
             file=sys.stderr,
             flush=True,
         )

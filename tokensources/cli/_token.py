@@ -8,24 +8,23 @@ Like ``oauth2l fetch``: one client_credentials request, with a client secret
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import os
-import sys
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import anyio
+import httpx
 
-from .._errors import ConfigError
+from .._errors import ConfigError, TokenEndpointError
 from .._source import TokenSource, aclose_source
 from .._token import Token
 from ..sources import AuthStyle, ClientCredentials
-from ._args import env_var_name, positive_float
-from ._exit import EXIT_CODES_HELP, OK
+from ._args import positive_float
+from ._exit import EXIT_CODES_HELP, OK, KnownSecrets
+from ._secrets import read_client_secret, read_key_password, read_private_key
+from ._urls import check_url, in_cli_terms
 
-__all__ = ["DEFAULT_SECRET_ENV", "add_parser", "run"]
+__all__ = ["DEFAULT_SECRET_ENV", "TokenSettings", "add_parser", "format_token", "run"]
 
 DEFAULT_SECRET_ENV = "TOKENSOURCES_CLIENT_SECRET"
 _ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
@@ -119,7 +118,6 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="permit plain http:// to a host other than loopback",
     )
-    parser.set_defaults(run=run)
 
 
 def _add_credential_flags(parser: argparse.ArgumentParser) -> None:
@@ -157,10 +155,74 @@ def _add_credential_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Fetch the token described by ``args`` and print it in the chosen format."""
-    token = anyio.run(_fetch, args)
-    print(format_token(token, args.format))
+@dataclass(frozen=True, slots=True)
+class TokenSettings:
+    """What ``tokensources token`` was asked to fetch, and how.
+
+    Attributes:
+        token_url: the token endpoint, or None to discover it from ``issuer``.
+        issuer: the issuer whose metadata names the token endpoint, or None.
+        client_id: the client id.
+        scopes: the scopes to request, space-separated ("" for none).
+        audience: the ``audience`` form field, or None.
+        params: other form fields.
+        client_secret_env: the variable holding the secret.
+        client_secret_stdin: read the secret from stdin instead.
+        auth_style: ``header``, ``body`` or ``auto``.
+        private_key: the key file for ``private_key_jwt``, or None for a secret.
+        key_id: the assertion's ``kid``.
+        algorithm: the assertion's algorithm, None to take it from the key.
+        key_password_env: the variable holding the key's password, or None.
+        format: ``token``, ``header`` or ``json``.
+        timeout: seconds before giving up on the request.
+        allow_insecure_http: permit plain http to a host other than loopback.
+    """
+
+    token_url: str | None
+    issuer: str | None
+    client_id: str
+    scopes: str
+    audience: str | None
+    params: tuple[tuple[str, str], ...]
+    client_secret_env: str
+    client_secret_stdin: bool
+    auth_style: str
+    private_key: str | None
+    key_id: str | None
+    algorithm: str | None
+    key_password_env: str | None
+    format: str
+    timeout: float
+    allow_insecure_http: bool
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> TokenSettings:
+        """The settings parsed by ``add_parser``'s flags."""
+        return cls(
+            token_url=args.token_url,
+            issuer=args.issuer,
+            client_id=args.client_id,
+            scopes=" ".join(args.scope),
+            audience=args.audience,
+            params=tuple(args.param),
+            client_secret_env=args.client_secret_env,
+            client_secret_stdin=args.client_secret_stdin,
+            auth_style=args.auth_style,
+            private_key=args.private_key,
+            key_id=args.key_id,
+            algorithm=args.algorithm,
+            key_password_env=args.key_password_env,
+            format=args.format,
+            timeout=args.timeout,
+            allow_insecure_http=args.allow_insecure_http,
+        )
+
+
+def run(args: argparse.Namespace, secrets: KnownSecrets) -> int:
+    """Fetch the token the flags describe and print it in the chosen format."""
+    settings = TokenSettings.from_args(args)
+    token = anyio.run(_fetch, settings, secrets)
+    print(format_token(token, settings.format))
     return OK
 
 
@@ -179,119 +241,66 @@ def format_token(token: Token, fmt: str) -> str:
     return token.access_token
 
 
-async def _fetch(args: argparse.Namespace) -> Token:
-    import httpx
-
-    async with httpx.AsyncClient(timeout=args.timeout, follow_redirects=False) as http:
-        source = await _build_source(args, http)
+async def _fetch(settings: TokenSettings, secrets: KnownSecrets) -> Token:
+    for flag, url in (("--token-url", settings.token_url), ("--issuer", settings.issuer)):
+        check_url(flag, url, allow_insecure_http=settings.allow_insecure_http)
+    async with httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False) as http:
+        try:
+            source = await _build_source(settings, secrets, http)
+        except ConfigError as exc:
+            raise in_cli_terms(exc) from None
         try:
             return await source.token()
+        except TokenEndpointError as exc:
+            if exc.status_code != 405:
+                raise
+            raise _not_a_token_endpoint(exc, discovered=settings.token_url is None) from None
         finally:
             await aclose_source(source)
 
 
-async def _build_source(args: argparse.Namespace, http: Any) -> TokenSource:
-    _check_url("--token-url", args.token_url)
-    _check_url("--issuer", args.issuer)
+def _not_a_token_endpoint(exc: TokenEndpointError, *, discovered: bool) -> TokenEndpointError:
+    # RFC 9110 §15.5.6: 405 means the resource exists but refuses POST, the
+    # only method of a token endpoint (RFC 6749 §3.2): a page, an API, a
+    # metadata document, not a token endpoint.
+    where = f"{exc.url} " if exc.url else ""
+    check = "the issuer's token_endpoint" if discovered else "the path of --token-url"
+    return TokenEndpointError(
+        f"{where}answered 405 Method Not Allowed: it does not accept POST, so it is probably "
+        f"not a token endpoint (check {check})",
+        status_code=405,
+        error=exc.error,
+        url=exc.url,
+    )
+
+
+async def _build_source(
+    settings: TokenSettings, secrets: KnownSecrets, http: httpx.AsyncClient
+) -> TokenSource:
     options: dict[str, Any] = {
-        "scopes": " ".join(args.scope),
-        "audience": args.audience,
-        "params": dict(args.param) or None,
+        "scopes": settings.scopes,
+        "audience": settings.audience,
+        "params": dict(settings.params) or None,
         "http": http,
-        "allow_insecure_http": args.allow_insecure_http,
+        "allow_insecure_http": settings.allow_insecure_http,
     }
-    if args.private_key is not None:
+    if settings.private_key is not None:
         cls: Any = _private_key_jwt()
-        credential: Any = _read_key(args.private_key)
-        options.update(algorithm=args.algorithm, key_id=args.key_id)
-        options["key_password"] = _key_password(args)
+        credential: Any = read_private_key(settings.private_key)
+        options.update(algorithm=settings.algorithm, key_id=settings.key_id)
+        options["key_password"] = read_key_password(settings.key_password_env, secrets)
     else:
         cls = ClientCredentials
-        credential = read_secret(args)
-        options["auth_style"] = AuthStyle(args.auth_style)
-    if args.issuer is not None:
-        discovered = await cls.from_issuer(args.issuer, args.client_id, credential, **options)
-        return cast(TokenSource, discovered)
-    return cast(TokenSource, cls(args.token_url, args.client_id, credential, **options))
-
-
-def _check_url(flag: str, url: str | None) -> None:
-    # urlsplit refuses some malformed URLs ("http://[::1") with a ValueError,
-    # which would otherwise surface as an internal error.
-    if url is None:
-        return
-    try:
-        urlsplit(url).port  # noqa: B018 - parsing the port is the check
-    except ValueError:
-        raise ConfigError(f"{flag} is not a valid URL") from None
-
-
-def read_secret(args: argparse.Namespace) -> str:
-    """The client secret from stdin or the environment; remembered in ``args.secrets``.
-
-    At a terminal, standard input is read without echo (``getpass``); from a
-    pipe, one line is read as is.
-
-    Raises:
-        ConfigError: no secret was given (the message says where to put it),
-            or --client-secret-env is not a variable name.
-    """
-    name = _variable_name(args.client_secret_env, "--client-secret-env")
-    if args.client_secret_stdin:
-        secret = _read_stdin_secret()
-        where = "standard input"
-    else:
-        secret = os.environ.get(name, "")
-        where = f"the environment variable {name}"
-    if not secret:
-        raise ConfigError(
-            f"no client secret: {where} is empty or unset "
-            f"(set {name}, pass --client-secret-stdin, or use --private-key)"
+        credential = read_client_secret(
+            env_name=settings.client_secret_env,
+            from_stdin=settings.client_secret_stdin,
+            secrets=secrets,
         )
-    args.secrets = (secret,)
-    return secret
-
-
-def _read_stdin_secret() -> str:
-    if sys.stdin.isatty():
-        # A secret typed at a terminal must not be echoed onto the screen.
-        return getpass.getpass("client secret: ")
-    return sys.stdin.readline().rstrip("\r\n")
-
-
-def _variable_name(name: str, flag: str) -> str:
-    # A value that is not a variable name may be the secret itself, given
-    # where its name belongs: never repeat it.
-    if not env_var_name(name):
-        raise ConfigError(f"the variable named by {flag} is not a valid environment variable name")
-    return name
-
-
-def _key_password(args: argparse.Namespace) -> str | None:
-    if args.key_password_env is None:
-        return None
-    name = _variable_name(args.key_password_env, "--key-password-env")
-    password = os.environ.get(name)
-    if not password:
-        raise ConfigError(f"the environment variable {name} is empty or unset")
-    args.secrets = (password,)
-    return password
-
-
-def _read_key(path: str) -> bytes | dict[str, Any]:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the private key file {path!r}: {exc.strerror}") from None
-    if data.lstrip().startswith(b"{"):
-        try:
-            jwk = json.loads(data)
-        except ValueError:
-            raise ConfigError(f"the private key file {path!r} is not valid JSON") from None
-        if isinstance(jwk, dict):
-            return jwk
-        raise ConfigError(f"the private key file {path!r} is not a JWK object")
-    return data
+        options["auth_style"] = AuthStyle(settings.auth_style)
+    if settings.issuer is not None:
+        found = await cls.from_issuer(settings.issuer, settings.client_id, credential, **options)
+        return cast(TokenSource, found)
+    return cast(TokenSource, cls(settings.token_url, settings.client_id, credential, **options))
 
 
 def _private_key_jwt() -> type:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 import anyio.abc
@@ -22,10 +22,6 @@ from .._errors import TokenEndpointError, TokenSourceError
 from .._log import logger
 from .._source import TokenSource
 from ..wrappers._retry import FailureObserver, Retry
-from ._guard import Guard
-from ._lock import RedisClient
-from ._redis_keys import RedisKeys
-from ._state import RedisState, record_cooldown
 
 __all__ = ["CooldownReporter", "cooldown_error"]
 
@@ -39,26 +35,21 @@ class CooldownReporter:
     Args:
         source: the source the fleet fetches from; the ``Retry`` wrappers in
             its chain are found once, here.
-        redis: the client the cooldown is recorded through.
-        keys: the keys of the shared token.
-        guard: bounds each Redis command; a failure is logged, never raised.
+        record: records a cooldown (seconds, HTTP status) for the fleet; it
+            logs its own failures and never raises.
         on_cooldown: told of each ``Retry-After`` recorded (for an event).
     """
 
-    __slots__ = ("_guard", "_keys", "_on_cooldown", "_redis", "_retries")
+    __slots__ = ("_on_cooldown", "_record", "_retries")
 
     def __init__(
         self,
         source: TokenSource,
-        redis: RedisClient,
-        keys: RedisKeys,
-        guard: Guard,
+        record: Callable[[float, int], Awaitable[None]],
         on_cooldown: Callable[[TokenEndpointError], None],
     ) -> None:
         self._retries = _retries_in(source)
-        self._redis = redis
-        self._keys = keys
-        self._guard = guard
+        self._record = record
         self._on_cooldown = on_cooldown
 
     @contextmanager
@@ -78,14 +69,14 @@ class CooldownReporter:
                 return
             reported.append(error)
             if isinstance(error, TokenEndpointError):
-                tg.start_soon(self._record, error)
+                tg.start_soon(self._share, error)
 
         with ExitStack() as observing:
             for wrapper in self._retries:
                 observing.enter_context(wrapper.observe(observe))
             yield observe
 
-    async def _record(self, error: TokenEndpointError) -> None:
+    async def _share(self, error: TokenEndpointError) -> None:
         if error.retry_after is None or error.retry_after <= 0 or not error.transient:
             return
         logger.warning(
@@ -94,19 +85,16 @@ class CooldownReporter:
             error.retry_after,
         )
         self._on_cooldown(error)
-        await self._guard.quietly(
-            record_cooldown(self._redis, self._keys, error.retry_after, error.status_code),
-            "record the cooldown",
-        )
+        await self._record(error.retry_after, error.status_code)
 
 
-def cooldown_error(state: RedisState) -> TokenEndpointError:
+def cooldown_error(seconds: float, status: int) -> TokenEndpointError:
     """The error for a caller with no valid token while the fleet sits a cooldown out."""
     return TokenEndpointError(
-        f"the token endpoint asked the fleet to wait {math.ceil(state.cooldown)}s "
+        f"the token endpoint asked the fleet to wait {math.ceil(seconds)}s "
         "(a Retry-After recorded in Redis by another process); no valid token meanwhile",
-        status_code=state.cooldown_status,
-        retry_after=state.cooldown,
+        status_code=status,
+        retry_after=seconds,
     )
 
 

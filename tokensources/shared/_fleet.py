@@ -1,9 +1,16 @@
-"""The fleet level of RedisShared: one refresh per fleet, through Redis.
+"""The fleet level of RedisShared: one refresh per fleet, through the store.
 
 ``FleetSource`` is the source that ``RedisShared``'s in-process cache calls
 on a miss. It reads the shared value, and when there is no fresh one, one
 process in the fleet takes the lock and fetches while the others wait for
-the value to appear. Every Redis failure turns into a direct fetch.
+the value to appear.
+
+When the store fails, a process that still holds a valid token keeps it:
+the refresh fails (the cache keeps serving the token and tries again after
+its backoff), so a short outage — a failover, a restart — costs no token
+request at all. Only a process whose token would run out before the cache
+tries again fetches directly; a caller never fails only because the store
+did.
 
 Waiters poll with a backoff (10 ms growing to 100 ms) instead of
 subscribing to pub/sub: it works the same on one server and on a cluster,
@@ -12,36 +19,46 @@ cannot miss a message, and only one task per process polls.
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from collections import deque
 
 import anyio
 
-from .._errors import ConfigError, TokenSourceError
+from .._cache import MAX_FAILURE_BACKOFF
+from .._errors import TokenSourceError
 from .._log import logger
 from .._source import Clock, EventHook, EventKind, TokenEvent, TokenSource
 from .._token import Token
+from ..wrappers._policy import SKEW_FRACTION
 from ._cooldown import CooldownReporter, cooldown_error
-from ._envelope import Envelope
-from ._guard import Guard, RedisUnavailable, describe
-from ._lifetime import localise, stored_ttl, with_refresh_point
-from ._lock import RedisClient, lock_owner, release, renew, to_ms, try_lock
-from ._redis_keys import RedisKeys
-from ._state import RedisState, read_state
+from ._guard import RedisUnavailable
+from ._lifetime import stored_ttl, with_refresh_point
+from ._locations import Location, Locations, View, fresh
+from ._lock import lock_owner
+from ._store import Store
 
-__all__ = ["FleetSource"]
+__all__ = ["FleetSource", "StoreUnavailableError"]
 
 _POLL_FIRST, _POLL_FACTOR, _POLL_MAX = 0.01, 1.5, 0.1
 _REMEMBER_REJECTED = 8
-_TRIO_MESSAGE = (
-    "RedisShared runs only on asyncio: redis-py's asyncio client does not work under "
-    "trio (or any event loop other than asyncio). Use InMemoryShared (which works on "
-    "both), or run the code that needs the fleet-wide token on asyncio."
-)
+# A token kept through an outage must outlive the cache's longest backoff
+# (its next attempt), with room to spare: otherwise fetch directly now.
+_KEEP_MARGIN = 2 * MAX_FAILURE_BACKOFF
+
+
+class StoreUnavailableError(TokenSourceError):
+    """The shared store failed while this process holds a token valid for a while yet.
+
+    Never raised to callers: ``RedisShared``'s cache keeps serving that
+    token and tries again after its backoff; the error only reaches logs
+    and ``refresh_failed`` events.
+    """
+
+    _transient = True
 
 
 class FleetSource:
-    """Fetches through Redis so that a whole fleet makes one request per refresh.
+    """Fetches through the store so that a whole fleet makes one request per refresh.
 
     Not meant to be used alone: ``RedisShared`` puts a ``reuse()`` cache in
     front of it, which guarantees one call at a time per process.
@@ -50,12 +67,9 @@ class FleetSource:
     def __init__(
         self,
         source: TokenSource,
-        redis: RedisClient,
-        keys: RedisKeys,
-        envelope: Envelope,
+        store: Store,
+        places: tuple[Location, ...],
         *,
-        redis_errors: tuple[type[BaseException], ...],
-        redis_timeout: float,
         lock_timeout: float,
         wait_timeout: float,
         skew: float,
@@ -63,10 +77,8 @@ class FleetSource:
         on_event: EventHook | None,
     ) -> None:
         self._source = source
-        self._redis = redis
-        self._keys = keys
-        self._envelope = envelope
-        self._guard = Guard(redis_errors, redis_timeout)
+        self._store = store
+        self._at = Locations(store, places, lock_timeout)
         self._lock_timeout = lock_timeout
         self._wait_timeout = wait_timeout
         self._skew = skew
@@ -74,9 +86,10 @@ class FleetSource:
         self._on_event = on_event
         self._rejected: deque[str] = deque(maxlen=_REMEMBER_REJECTED)
         self._cooldowns = CooldownReporter(
-            source, redis, keys, self._guard, lambda error: self._emit("cooldown", error=error)
+            source, self._at.record_cooldown, lambda error: self._emit("cooldown", error=error)
         )
-        self._problem: str | None = None
+        self._last: Token | None = None
+        self._outage: str | None = None
 
     @property
     def source(self) -> TokenSource:
@@ -84,7 +97,7 @@ class FleetSource:
         return self._source
 
     async def token(self) -> Token:
-        """A fresh token from Redis, or fetched by this process for the fleet.
+        """A fresh token from the store, or fetched by this process for the fleet.
 
         Concurrency and cancellation: meant to be called by one task at a
         time per process (the cache in front ensures it); any number of
@@ -92,35 +105,85 @@ class FleetSource:
         lock releases it on the way out.
 
         Raises:
-            ConfigError: called under trio (redis-py's asyncio client cannot run there).
+            ConfigError: the client cannot run here (redis-py under trio, a
+                coredis client that is not open).
+            StoreUnavailableError: the store failed and the last token is
+                still valid long enough to keep (the cache serves it).
         """
-        _require_asyncio()
+        self._store.commands.check_runnable()
         try:
-            return await self._through_redis()
+            token = await self._through_store()
         except RedisUnavailable as failure:
-            logger.warning("Redis unavailable (%s); fetching the token directly", describe(failure))
-            self._emit("fallback", error=failure.__cause__)
-            return await self._source.token()
+            token = await self._without_store(failure)
+        else:
+            if self._outage is not None:
+                logger.info("Redis answers again; sharing the token resumes")
+                self._outage = None
+        self._last = token
+        return token
 
     def invalidate(self, token: Token) -> None:
         """Remember that ``token`` was rejected, so a stored copy is not used again."""
         self._rejected.append(token.access_token)
+        if self._last is not None and self._last.access_token == token.access_token:
+            self._last = None
         self._source.invalidate(token)
 
-    async def _through_redis(self) -> Token:
-        state, now = await self._read()
+    async def _without_store(self, failure: RedisUnavailable) -> Token:
+        """Keep the last token through the outage if it lasts long enough, else fetch directly."""
+        cause = self._at.guard.describe(failure)
+        kept = self._keepable()
+        self._log_outage(failure, cause, kept=kept)
+        if kept:
+            raise StoreUnavailableError(
+                f"Redis unavailable ({cause}); the valid token is kept until Redis answers"
+            ) from None
+        self._emit("fallback", error=failure.__cause__)
+        return await self._source.token()
+
+    def _keepable(self) -> bool:
+        last = self._last
+        if last is None:
+            return False
+        if last.expires_at is None:
+            return True
+        return last.expires_at - self._skew - self._clock() > _KEEP_MARGIN
+
+    def _log_outage(self, failure: RedisUnavailable, cause: str, *, kept: bool) -> None:
+        """Log an outage once per cause (then quietly); a refusal of the client as an error.
+
+        A kept token's failed refresh is logged by the cache, with this
+        cause in its message: only a refusal adds a line of its own then.
+        """
+        repeated = cause == self._outage
+        self._outage = cause
+        error = failure.__cause__
+        denied = error is not None and self._store.commands.denied(error)
+        if repeated or (kept and not denied):
+            level = logging.DEBUG
+        else:
+            # A client the server refuses will not get better by itself: an error.
+            level = logging.ERROR if denied else logging.WARNING
+        hint = " (check the client's credentials and ACL)" if denied else ""
+        action = "keeping the valid token" if kept else "fetching directly"
+        logger.log(level, "Redis unavailable (%s)%s; %s", cause, hint, action)
+
+    async def _through_store(self) -> Token:
+        view, now = await self._read()
         deadline = anyio.current_time() + self._wait_timeout
         delay = _POLL_FIRST
         waited = False
         while True:
-            token = self._usable(state, now)
-            if token is not None and self._fresh(token, now):
+            token = view.token
+            if token is not None and fresh(token, now):
                 return token
-            if state.cooldown > 0:
+            if token is not None and not self._serveable(token):
+                token = None  # valid when read, but too close to expiry to hand out
+            if view.cooldown > 0:
                 if token is not None:
                     return token  # the soft window: keep using it, ask nobody
-                await self._sit_out(state, deadline)
-            elif not state.locked:
+                await self._sit_out(view, deadline)
+            elif not view.locked:
                 fetched = await self._refresh_under_lock()
                 if fetched is not None:
                     return fetched
@@ -134,59 +197,63 @@ class FleetSource:
                     self._emit("lock_wait")
                 await anyio.sleep(delay)
                 delay = min(delay * _POLL_FACTOR, _POLL_MAX)
-            state, now = await self._read()
+            view, now = await self._read()
 
-    async def _read(self) -> tuple[RedisState, float]:
-        """The state in Redis, and this process's clock read just before it was."""
+    def _serveable(self, token: Token) -> bool:
+        """Whether a due token may still be handed out, on the clock read now.
+
+        The read was placed on the clock before its round trip; a token
+        within a small margin of expiry (a tenth of its soft window, at most
+        ``skew``) after it would reach the cache spent. Waiting for the
+        refresh under way is then the right thing, not handing it out.
+        """
+        if token.expires_at is None:
+            return True
+        lead = token.expires_at - (token.refresh_at or token.expires_at)
+        margin = min(self._skew, lead * SKEW_FRACTION)
+        return token.expires_at - self._clock() > margin
+
+    async def _read(self) -> tuple[View, float]:
+        """What the store holds, and this process's clock read just before it was."""
         # Before, not after: a remaining TTL put on a clock read earlier
         # ends earlier, never later (see _lifetime.localise).
         now = self._clock()
-        state = await self._guard.call(read_state(self._redis, self._keys, self._lock_timeout))
-        if state.problem != self._problem:
-            self._problem = state.problem  # logged once, not at every poll
-            if state.problem is not None:
-                logger.warning("ignored a cooldown found in Redis: %s", state.problem)
-        return state, now
+        return await self._at.read(now, self._rejected), now
 
-    async def _sit_out(self, state: RedisState, deadline: float) -> None:
+    async def _sit_out(self, view: View, deadline: float) -> None:
         """Wait for a fleet-wide cooldown to end, or raise if it outlasts our wait."""
         self._emit("cooldown")
         left = deadline - anyio.current_time()
-        if state.cooldown > left:
-            raise cooldown_error(state)
-        logger.info("token endpoint cooldown: waiting %.1fs before refreshing", state.cooldown)
-        await anyio.sleep(state.cooldown)
+        if view.cooldown > left:
+            raise cooldown_error(view.cooldown, view.cooldown_status)
+        logger.info("token endpoint cooldown: waiting %.1fs before refreshing", view.cooldown)
+        await anyio.sleep(view.cooldown)
 
     async def _refresh_under_lock(self) -> Token | None:
         """Take the lock and refresh; None if the lock was taken by someone else first."""
         owner = lock_owner()
-        # None until Redis answers: a caller cancelled (or timed out) while
-        # SET NX is in flight may hold the lock without knowing it.
+        # None until the store answers: a caller cancelled (or timed out)
+        # while SET NX is in flight may hold the lock without knowing it.
         taken: bool | None = None
         try:
-            taken = await self._guard.call(
-                try_lock(self._redis, self._keys, owner, self._lock_timeout)
-            )
+            taken = await self._at.lock(owner)
             if not taken:
                 return None
             # Another process may have stored a token (or hit a cooldown)
             # between our read and our lock.
-            state, now = await self._read()
-            token = self._usable(state, now)
-            if token is not None and self._fresh(token, now):
-                return token
-            if state.cooldown > 0:
+            view, now = await self._read()
+            if view.token is not None and fresh(view.token, now):
+                return view.token
+            if view.cooldown > 0:
                 return None
             return await self._fetch_and_store(owner)
         finally:
             if taken is not False:
                 # Shielded so that a cancelled holder still lets go, but
-                # bounded: if Redis does not answer, the lock's TTL does.
+                # bounded: if the store does not answer, the lock's TTL does.
                 # Compare-and-delete, so a lock we never got is left alone.
                 with anyio.move_on_after(self._lock_timeout, shield=True):
-                    await self._guard.quietly(
-                        release(self._redis, self._keys, owner), "release the lock"
-                    )
+                    await self._at.release(owner)
 
     async def _fetch_unlocked(self) -> Token:
         logger.warning(
@@ -222,8 +289,11 @@ class FleetSource:
                     renewing.cancel()
         if isinstance(outcome, Exception):
             raise outcome
-        token = with_refresh_point(outcome, self._clock(), self._skew)
-        await self._guard.quietly(self._store(token), "store the token")
+        now = self._clock()
+        token = with_refresh_point(outcome, now, self._skew)
+        ttl = stored_ttl(token, now)
+        if ttl > 0:
+            await self._at.store(token, ttl)
         return token
 
     async def _keep_lock(self, owner: str, scope: anyio.CancelScope) -> None:
@@ -232,31 +302,15 @@ class FleetSource:
             while True:
                 await anyio.sleep(self._lock_timeout / 3)
                 try:
-                    kept = await self._guard.call(
-                        renew(self._redis, self._keys, owner, self._lock_timeout)
-                    )
+                    kept = await self._at.renew(owner)
                 except RedisUnavailable as failure:
-                    logger.warning("could not extend the refresh lock (%s)", describe(failure))
+                    logger.warning(
+                        "could not extend the refresh lock (%s)", self._at.guard.describe(failure)
+                    )
                     continue
                 if not kept:
                     logger.warning("lost the refresh lock; another process may refresh too")
                     return
-
-    async def _store(self, token: Token) -> None:
-        ttl = stored_ttl(token, self._clock())
-        if ttl > 0:
-            await self._redis.set(self._keys.token, self._envelope.seal(token), px=to_ms(ttl))
-
-    def _usable(self, state: RedisState, now: float) -> Token | None:
-        """The stored token on our clock, if it opens, is ours, is not rejected and is valid."""
-        token = self._envelope.open(state.value)
-        if token is None or token.access_token in self._rejected:
-            return None
-        token = localise(token, state.ttl, now)
-        return None if token.expired(now) else token
-
-    def _fresh(self, token: Token, now: float) -> bool:
-        return token.refresh_at is None or now < token.refresh_at
 
     def _emit(self, kind: EventKind, *, error: BaseException | None = None) -> None:
         hook = self._on_event
@@ -266,11 +320,3 @@ class FleetSource:
             hook(TokenEvent(kind, "redis", None, error))
         except Exception:
             logger.exception("on_event hook raised on %s; ignored", kind)
-
-
-def _require_asyncio() -> None:
-    """Raise ConfigError unless an asyncio event loop runs this task (trio does not)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        raise ConfigError(_TRIO_MESSAGE) from None

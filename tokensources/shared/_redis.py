@@ -6,16 +6,16 @@ import time
 from collections.abc import Sequence
 
 from .._closing import AsyncClosing
-from .._errors import ConfigError
 from .._identity import shared_identity
 from .._source import Clock, EventHook, TokenSource, aclose_source
 from .._token import Token
 from ..wrappers import Reuse, reuse
 from ..wrappers._checks import check_seconds
-from ._envelope import Envelope, encryption_keys
+from ._commands import RedisClient, commands_for
+from ._envelope import encryption_keys
 from ._fleet import FleetSource
-from ._lock import RedisClient
-from ._redis_keys import RedisKeys
+from ._locations import build_locations
+from ._store import Store
 
 __all__ = ["RedisShared"]
 
@@ -32,14 +32,34 @@ class RedisShared(AsyncClosing):
     ``lock_timeout`` ends. In the soft window before expiry, processes that
     find the lock taken keep using their still-valid token.
 
-    Failure handling:
+    Clients: the client object chooses how Redis is spoken to. Supported
+    are ``redis.asyncio`` (``Redis``, ``RedisCluster``, and the ``Redis``
+    that ``Sentinel.master_for()`` returns), ``valkey.asyncio`` (the same
+    for Valkey) and ``coredis`` (``Redis``, ``RedisCluster``,
+    ``Sentinel.primary_for()``), each an optional extra. redis-py and
+    valkey-py run on asyncio only: under trio, ``token()`` raises
+    ``ConfigError`` naming coredis on its first call. coredis runs on both,
+    with the same guarantees; enter its client (``async with client:``)
+    around the code that uses this source, as coredis requires.
 
-    * Redis unreachable or failing: a warning is logged and the process
-      fetches directly (still once per process, thanks to the in-process
-      cache); sharing resumes by itself when Redis answers again. Each
-      command is bounded by ``redis_timeout``, so a Redis that accepts
+    Failure handling (a caller never fails only because Redis did):
+
+    * Redis unreachable or failing (refused, timed out, a replica answering
+      ``READONLY``, a failover under way): a process whose token is still
+      valid for a while keeps it, and tries Redis again after the cache's
+      backoff, so a short outage costs no token request at all; a process
+      without one fetches directly (still once per process, thanks to the
+      in-process cache). Sharing resumes by itself when Redis answers
+      again. A failover may lose the lock or the token the old master had
+      not yet passed on: that costs one extra token request, never a
+      failed call. Each cause is logged once (a server refusing the
+      client's credentials as an error), without the client's password.
+      Each command is bounded by ``redis_timeout``, so a Redis that accepts
       connections but does not answer delays a refresh by about that long,
       never indefinitely.
+    * A server that refuses scripts (an ACL without ``EVAL``, a disabled
+      command): the same operations run as plain commands (a warning says
+      so once); scripts are tried again five minutes later.
     * Values that are corrupt, sealed with another key, written for
       another identity or stored without an expiry are ignored and
       replaced, never returned.
@@ -66,23 +86,25 @@ class RedisShared(AsyncClosing):
     * ``invalidate(token)`` drops the local copy and makes this process
       ignore that token in Redis, so its next call refreshes the fleet.
 
-    asyncio only: under trio, ``token()`` raises ``ConfigError`` as soon as
-    it would need Redis — on the first call (redis-py's asyncio client cannot
-    run there); ``InMemoryShared`` works on both.
-
     Args:
         source: the source that fetches tokens, usually
             ``buffer(retry(ClientCredentials(...)))``. A ``reuse()`` around
             it is unwrapped (this class brings its own).
-        redis: a ``redis.asyncio.Redis`` or ``redis.asyncio.RedisCluster``.
+        redis: a client of ``redis.asyncio``, ``valkey.asyncio`` or
+            ``coredis`` (see above).
         key: a name for the shared token instead of the source's
             ``cache_identity`` (required for sources without one).
         namespace: the prefix of every key.
-        encryption_key: a 16, 24 or 32 byte AES key, or several (the first
-            seals, all open, for rotation). Stored tokens are then sealed
-            with AES-GCM and bound to their identity, and the key names
-            carry an HMAC of the identity under the first key instead of
-            the identity itself.
+        encryption_key: a 16, 24 or 32 byte AES key, or several for a
+            rotation. Stored tokens are then sealed with AES-GCM and bound
+            to their identity, and the key names carry an HMAC of the
+            identity under the key instead of the identity itself. With
+            several keys, each has its own key names: the token is read
+            from the first that holds a fresh one, and locked and stored
+            under all of them (each sealed with its own key), so processes
+            on ``[old]``, ``[new, old]`` and ``[new]`` share one token and
+            one refresh at every step of a rotation. ``redis_key`` names
+            the first key's.
         redis_timeout: seconds each Redis command may take before Redis
             counts as unavailable (and the process fetches directly).
         lock_timeout: seconds the refresh lock lives without being
@@ -96,11 +118,12 @@ class RedisShared(AsyncClosing):
             ``fallback`` and ``cooldown`` come from the Redis level.
 
     Raises:
-        ConfigError: a setting is out of range, ``redis`` is not an asyncio
-            client, or the source has no identity and no ``key`` is given.
+        ConfigError: a setting is out of range, ``redis`` is not a
+            supported client (the message names them), or the source has no
+            identity and no ``key`` is given.
     """
 
-    __slots__ = ("_cache", "_fleet", "_identity", "_keys")
+    __slots__ = ("_cache", "_fleet", "_identity", "_redis_key")
 
     def __init__(
         self,
@@ -117,7 +140,7 @@ class RedisShared(AsyncClosing):
         clock: Clock = time.time,
         on_event: EventHook | None = None,
     ) -> None:
-        redis_errors = _check_client(redis)
+        commands = commands_for(redis)
         check_seconds("redis_timeout", redis_timeout, positive=True)
         check_seconds("lock_timeout", lock_timeout, positive=True)
         if wait_timeout is None:
@@ -125,15 +148,12 @@ class RedisShared(AsyncClosing):
         check_seconds("wait_timeout", wait_timeout)
         inner = source.source if isinstance(source, Reuse) else source
         self._identity = shared_identity(inner, key)
-        keys = encryption_keys(encryption_key)
-        self._keys = RedisKeys.build(namespace, self._identity, keys[0] if keys else None)
+        places = build_locations(namespace, self._identity, encryption_keys(encryption_key))
+        self._redis_key = places[0].keys.token
         self._fleet = FleetSource(
             inner,
-            redis,
-            self._keys,
-            Envelope(self._identity, keys),
-            redis_errors=redis_errors,
-            redis_timeout=float(redis_timeout),
+            Store(commands, float(redis_timeout)),
+            places,
             lock_timeout=float(lock_timeout),
             wait_timeout=float(wait_timeout),
             skew=float(skew),
@@ -150,7 +170,7 @@ class RedisShared(AsyncClosing):
     @property
     def redis_key(self) -> str:
         """The Redis key holding the shared token (for operators and tests)."""
-        return self._keys.token
+        return self._redis_key
 
     async def token(self) -> Token:
         """Return the fleet's token, refreshing it for the fleet first if it is due.
@@ -161,13 +181,14 @@ class RedisShared(AsyncClosing):
         affects only that caller; a cancelled lock holder releases the lock.
 
         Raises:
-            ConfigError: called under trio (on a local miss, which the
-                first call always is).
+            ConfigError: the client cannot run here: redis-py or valkey-py
+                under trio, or a coredis client that is not open (on a
+                local miss, which the first call always is).
             TokenSourceError: no token could be had (whatever the inner
                 source raised, or a fleet-wide cooldown with no valid token).
         """
-        # The asyncio check is made where Redis is used (on a local miss),
-        # so that the hot path stays one compare.
+        # The client's checks are made where Redis is used (on a local
+        # miss), so that the hot path stays one compare.
         return await self._cache.token()
 
     def invalidate(self, token: Token) -> None:
@@ -179,21 +200,4 @@ class RedisShared(AsyncClosing):
         await aclose_source(self._fleet.source)
 
     def __repr__(self) -> str:
-        return f"RedisShared({self._fleet.source!r}, key={self._keys.token!r})"
-
-
-def _check_client(redis: object) -> tuple[type[BaseException], ...]:
-    """Check that ``redis`` is an asyncio client; return the errors that mean "Redis failed"."""
-    try:
-        import redis.asyncio as redis_asyncio
-        from redis.exceptions import RedisClusterException, RedisError
-    except ImportError:  # pragma: no cover - the redis extra is not installed
-        raise ConfigError("RedisShared needs redis-py: pip install 'tokensources[redis]'") from None
-    if not isinstance(redis, (redis_asyncio.Redis, redis_asyncio.RedisCluster)):
-        raise ConfigError(
-            "redis must be a redis.asyncio.Redis or redis.asyncio.RedisCluster, "
-            f"got {type(redis).__module__}.{type(redis).__qualname__}"
-        )
-    # Cluster trouble (no reachable node, an uncovered slot) is not a
-    # RedisError; TimeoutError is what redis_timeout raises.
-    return (RedisError, RedisClusterException, OSError, TimeoutError)
+        return f"RedisShared({self._fleet.source!r}, key={self._redis_key!r})"

@@ -18,6 +18,11 @@ have written:
   the cap bounds its whole length and not only what is left at each read;
   a cooldown whose value is not an HTTP error status, or that has no
   expiry, is not one a member wrote: it is treated as absent and reported.
+
+One script reads all of it in one round trip; where the server refuses
+scripts, ``_plain_read`` sends the same commands one by one and answers in
+the same form (no longer one atomic snapshot: each part is still bounded,
+and a state seen half-old costs a poll, never a wrong token).
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ._envelope import MAX_VALUE_BYTES
-from ._lock import RedisClient, to_ms
+from ._lock import to_ms
 from ._redis_keys import RedisKeys
+from ._store import Store
 
 __all__ = ["MAX_COOLDOWN", "RedisState", "parse_state", "read_state", "record_cooldown"]
 
@@ -78,23 +84,47 @@ class RedisState(NamedTuple):
     """Why a cooldown found in Redis was ignored (for a log line), or None."""
 
 
-async def read_state(redis: RedisClient, keys: RedisKeys, lock_timeout: float) -> RedisState:
-    """Read the value, its TTL, the lock and the cooldown atomically, bounding each.
+async def read_state(store: Store, keys: RedisKeys, lock_timeout: float) -> RedisState:
+    """Read the value, its TTL, the lock and the cooldown (atomically where scripts run).
 
     ``lock_timeout`` is the expiry given to a lock found without one.
     """
-    reply = await redis.eval(
-        _READ_STATE,
-        3,
-        keys.token,
-        keys.lock,
-        keys.cooldown,
-        to_ms(lock_timeout),
-        to_ms(MAX_COOLDOWN),
-        MAX_VALUE_BYTES,
-        _MAX_COOLDOWN_BYTES,
-    )
-    return parse_state(list(reply))
+    key_names = [keys.token, keys.lock, keys.cooldown]
+    limits = [to_ms(lock_timeout), to_ms(MAX_COOLDOWN), MAX_VALUE_BYTES, _MAX_COOLDOWN_BYTES]
+
+    async def plain() -> list[object]:
+        return await _plain_read(store, keys, limits)
+
+    reply = await store.script(_READ_STATE, key_names, limits, plain)
+    return parse_state(list(reply) if isinstance(reply, (list, tuple)) else [])
+
+
+async def _plain_read(store: Store, keys: RedisKeys, limits: list[int]) -> list[object]:
+    """What ``_READ_STATE`` answers, from plain commands (for servers refusing scripts)."""
+    lock_ms, max_cooldown_ms, max_value, max_status = limits
+    commands = store.commands
+    lock_ttl = await commands.pttl(keys.lock)
+    if lock_ttl == _PERSISTENT:
+        await commands.pexpire(keys.lock, lock_ms)
+        lock_ttl = lock_ms
+    cooldown_ttl = await commands.pttl(keys.cooldown)
+    if cooldown_ttl > max_cooldown_ms:
+        await commands.pexpire(keys.cooldown, max_cooldown_ms)
+        cooldown_ttl = max_cooldown_ms
+    value_ttl = await commands.pttl(keys.token)
+    value = await _small_string(store, keys.token, max_value)
+    status = await _small_string(store, keys.cooldown, max_status)
+    return [value_ttl, lock_ttl, cooldown_ttl, value, status]
+
+
+async def _small_string(store: Store, key: str, limit: int) -> bytes | None:
+    """The string at ``key`` if it is one of at most ``limit`` bytes (else None, unread)."""
+    size = await store.commands.strlen(key)
+    if size is None or size == 0 or size > limit:
+        return None
+    value = await store.commands.get(key)
+    # Replaced between the two commands by a larger one: still not taken.
+    return value if value is not None and len(value) <= limit else None
 
 
 def parse_state(reply: list[object]) -> RedisState:
@@ -119,9 +149,10 @@ def parse_state(reply: list[object]) -> RedisState:
     return state._replace(cooldown=min(cooldown / 1000.0, MAX_COOLDOWN), cooldown_status=code)
 
 
-async def record_cooldown(redis: RedisClient, keys: RedisKeys, seconds: float, status: int) -> None:
+async def record_cooldown(store: Store, keys: RedisKeys, seconds: float, status: int) -> None:
     """Make every process wait ``seconds`` (at most ``MAX_COOLDOWN``) before asking again."""
-    await redis.set(keys.cooldown, str(status), px=to_ms(min(seconds, MAX_COOLDOWN)))
+    ttl = to_ms(min(seconds, MAX_COOLDOWN))
+    await store.commands.set(keys.cooldown, str(status).encode(), ttl, only_if_absent=False)
 
 
 def _milliseconds(raw: object) -> int:

@@ -3,17 +3,22 @@
 ``AuthorizationServer`` is a real (if small) authorization server: the
 client_credentials grant with ``client_secret_basic``, ``client_secret_post``
 and ``private_key_jwt``, RS256 JWT access tokens, a JWKS, discovery
-metadata, a protected demo API, request counters and fault injection. Use it
-in-process (``server.client()``) or on loopback (``server.serve()``,
-``server.serve_in_thread()``); the pytest plugin provides it as the
-``oauth_server`` and ``oauth_server_url`` fixtures.
+metadata, a protected demo API, request counters and fault injection. On
+top of that, for tests: several issuers (``server.tenant(name)``), claim
+mappings, queued answers (``enqueue_error``), a request log with assertions
+(``assert_token_requests``), token quotas, a strict mode and a page for
+people at ``/_debug``. Use it in-process (``server.client()``) or on
+loopback (``server.serve()``, ``server.serve_in_thread()``); the pytest
+plugin provides it as the ``oauth_server`` and ``oauth_server_url`` fixtures.
 """
 
 from __future__ import annotations
 
 from ._counters import Counters
 from ._faults import Faults, MalformedKind
+from ._request_log import LoggedRequest, RequestLog
 from ._server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
+from ._tenant import Tenant
 
 __all__ = [
     "DEMO_CLIENT_ID",
@@ -21,5 +26,8 @@ __all__ = [
     "AuthorizationServer",
     "Counters",
     "Faults",
+    "LoggedRequest",
     "MalformedKind",
+    "RequestLog",
+    "Tenant",
 ]

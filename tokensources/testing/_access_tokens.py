@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..verify import Claims, JWTVerifier
 from ._issuer import Issuer
@@ -39,10 +40,21 @@ class AccessTokens:
         self._issuer = issuer
         self._verifier: tuple[tuple[str, str], JWTVerifier] | None = None
 
-    def mint(self, client_id: str, scope: str, audience: str | list[str], lifetime: float) -> str:
-        """A signed access token for ``client_id`` living ``lifetime`` seconds from now."""
+    def mint(
+        self,
+        client_id: str,
+        scope: str,
+        audience: str | list[str],
+        lifetime: float,
+        *,
+        extra: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A signed access token for ``client_id`` living ``lifetime`` seconds from now.
+
+        ``extra`` claims are added last, so they override the standard ones.
+        """
         now = self._issuer.now()
-        claims = {
+        claims: dict[str, Any] = {
             "iss": self._issuer.url,
             "sub": client_id,
             "aud": audience,
@@ -52,6 +64,8 @@ class AccessTokens:
             "exp": numeric(now + lifetime),
             "jti": secrets.token_urlsafe(16),
         }
+        if extra:
+            claims |= extra
         return self._keys.sign(claims)
 
     def verify(self, token: str, *, scopes: Iterable[str] = ()) -> Claims:

@@ -42,6 +42,7 @@ class DemoApi:
         """Answer a request under ``/api/``."""
         counters = self._counters
         counters.api_requests += 1
+        request.facts.endpoint = "api"
         if request.path not in (PUBLIC_PATH, PRIVATE_PATH):
             return json_response(404, {"error": "not_found"})
         if request.method != "GET":
@@ -58,5 +59,6 @@ class DemoApi:
             else:
                 counters.api_unauthorized += 1
             headers = list(answer.headers.items())
+            request.facts.error = str(answer.body["error"])
             return json_response(answer.status, {"error": answer.body["error"]}, headers=headers)
         return json_response(200, {"message": _PRIVATE_MESSAGE, "sub": claims["sub"]})

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._facts import RequestFacts
+
 __all__ = [
     "MAX_REQUEST_BODY",
     "ConnectionDropped",
@@ -49,7 +51,12 @@ class RequestTooLarge(Exception):  # noqa: N818 - it names a condition
 
 @dataclass(slots=True)
 class Request:
-    """An HTTP request as the endpoints see it: method, path, headers and body."""
+    """An HTTP request as the endpoints see it: method, path, headers and body.
+
+    ``path`` is the path within the issuer that answers (a tenant's prefix
+    taken off); ``facts`` is where the endpoint notes what it learned, for
+    the request log.
+    """
 
     method: str
     path: str
@@ -57,6 +64,8 @@ class Request:
     body: bytes = b""
     scheme: str = "http"
     host: str = ""  # the client's Host header: chosen by the client, so never trusted
+    query: str = ""  # the raw query string, undecoded
+    facts: RequestFacts = field(default_factory=RequestFacts)
 
 
 @dataclass(slots=True)
@@ -119,6 +128,8 @@ async def read_request(scope: Scope, receive: Receive, *, limit: int = MAX_REQUE
         body=b"".join(chunks),
         scheme=scope.get("scheme", "http"),
         host=headers.get("host", ""),
+        query=bytes(scope.get("query_string", b"")).decode("latin-1"),
+        facts=RequestFacts(path=scope["path"]),
     )
 
 

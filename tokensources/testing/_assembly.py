@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._access_tokens import AccessTokens
+from ._answers import QueuedAnswers
 from ._api import DemoApi
 from ._assertion_auth import LEEWAY, PrivateKeyJWT
+from ._claim_mappings import ClaimMappings
 from ._client_auth import ClientAuthenticator
 from ._client_credentials import ClientCredentialsGrant
 from ._clients import ClientRegistry
@@ -22,6 +24,7 @@ from ._issuer import Issuer
 from ._jwks_endpoint import JwksEndpoint
 from ._metadata import MetadataEndpoint
 from ._paths import API_PREFIX, JWKS_PATH, METADATA_PATHS, TOKEN_PATH
+from ._quotas import Quotas
 from ._replay import ReplayCache
 from ._routes import Endpoint, Router
 from ._secret_auth import ClientSecretBasic, ClientSecretPost
@@ -33,21 +36,31 @@ __all__ = ["IssuerParts", "assemble"]
 
 @dataclass(frozen=True, slots=True)
 class IssuerParts:
-    """One issuer, wired: its settings, keys, clients, tokens, metadata and router."""
+    """One issuer, wired: its settings, keys, clients, tokens, mappings, quotas and router."""
 
     issuer: Issuer
     keys: SigningKeys
     clients: ClientRegistry
     tokens: AccessTokens
+    mappings: ClaimMappings
+    quotas: Quotas
     metadata: MetadataEndpoint
     router: Router
 
 
-def assemble(issuer: Issuer, *, counters: Counters, faults: Faults) -> IssuerParts:
-    """Build every part of ``issuer``'s server on fresh keys and an empty client registry."""
+def assemble(
+    issuer: Issuer, *, counters: Counters, faults: Faults, answers: QueuedAnswers
+) -> IssuerParts:
+    """Build every part of ``issuer``'s server on fresh keys and an empty client registry.
+
+    ``counters``, ``faults`` and ``answers`` are the server's, shared by all
+    its issuers; everything else belongs to this issuer alone.
+    """
     keys = SigningKeys()
     clients = ClientRegistry()
     tokens = AccessTokens(keys, issuer)
+    mappings = ClaimMappings()
+    quotas = Quotas(issuer.now)
     authenticator = ClientAuthenticator(
         [
             ClientSecretBasic(clients),
@@ -57,15 +70,20 @@ def assemble(issuer: Issuer, *, counters: Counters, faults: Faults) -> IssuerPar
                 audiences=issuer.own_urls,
                 clock=issuer.now,
                 replays=ReplayCache(issuer.now, leeway=LEEWAY),
+                strict=lambda: issuer.strict,
+                issuer=lambda: issuer.url,
             ),
         ]
     )
-    grants: list[Grant] = [ClientCredentialsGrant(issuer, tokens)]
+    grants: list[Grant] = [ClientCredentialsGrant(issuer, tokens, mappings)]
     token = TokenEndpoint(
         counters=counters,
         faults=faults,
+        answers=answers,
+        quotas=quotas,
         authenticator=authenticator,
         grants={grant.grant_type: grant for grant in grants},
+        strict=lambda: issuer.strict,
     )
     metadata = MetadataEndpoint(
         issuer=issuer,
@@ -81,4 +99,4 @@ def assemble(issuer: Issuer, *, counters: Counters, faults: Faults) -> IssuerPar
     paths |= dict.fromkeys(METADATA_PATHS, metadata)
     api = DemoApi(counters=counters, tokens=tokens)
     router = Router(paths, [(API_PREFIX, api)])
-    return IssuerParts(issuer, keys, clients, tokens, metadata, router)
+    return IssuerParts(issuer, keys, clients, tokens, mappings, quotas, metadata, router)

@@ -19,6 +19,7 @@ from ..sources._private_key_jwt import CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFE
 from ._clients import ClientRegistry, RegisteredClient
 from ._oauth_errors import OAuthError, invalid_client
 from ._replay import ReplayCache
+from ._strict import check_assertion
 from ._token_request import TokenRequest
 
 __all__ = ["ASSERTION_ALGORITHMS", "LEEWAY", "PrivateKeyJWT", "check_assertion_claims"]
@@ -90,6 +91,9 @@ class PrivateKeyJWT:
             each request (they change while serving on loopback).
         clock: the issuer's clock.
         replays: where accepted ``jti`` values are remembered.
+        strict: whether strict mode is on, asked for each request.
+        issuer: the issuer identifier, asked for each request (strict mode
+            requires it as the assertion's sole ``aud``).
     """
 
     name = "private_key_jwt"
@@ -102,11 +106,15 @@ class PrivateKeyJWT:
         audiences: Callable[[], Collection[str]],
         clock: Clock,
         replays: ReplayCache,
+        strict: Callable[[], bool] = lambda: False,
+        issuer: Callable[[], str] = lambda: "",
     ) -> None:
         self._clients = clients
         self._audiences = audiences
         self._clock = clock
         self._replays = replays
+        self._strict = strict
+        self._issuer = issuer
 
     def used_by(self, request: TokenRequest) -> bool:
         """Whether the form has a ``client_assertion`` or a ``client_assertion_type``."""
@@ -135,10 +143,12 @@ class PrivateKeyJWT:
                 "private_key_jwt needs client_assertion and client_assertion_type "
                 f"{CLIENT_ASSERTION_TYPE}",
             )
-        client, claims = self._verified_claims(assertion)
+        client, header, claims = self._verified_claims(assertion)
         # RFC 7521 §4.2: a client_id, when sent, must name the assertion's client.
         if form.get("client_id", client.client_id) != client.client_id:
             raise invalid_client("client_id differs from the assertion's issuer")
+        if self._strict():
+            check_assertion(header, claims, self._issuer())
         check_assertion_claims(
             client.client_id,
             claims,
@@ -148,7 +158,9 @@ class PrivateKeyJWT:
         )
         return client
 
-    def _verified_claims(self, assertion: str) -> tuple[RegisteredClient, dict[str, Any]]:
+    def _verified_claims(
+        self, assertion: str
+    ) -> tuple[RegisteredClient, dict[str, Any], dict[str, Any]]:
         header: dict[str, Any] | None = None
         try:
             header = jwt.get_unverified_header(assertion)
@@ -180,5 +192,5 @@ class PrivateKeyJWT:
                 # assertion) — simply not this client's signing key.
                 continue
             claims: dict[str, Any] = json.loads(payload)
-            return client, claims
+            return client, header, claims
         raise invalid_client("the assertion's signature does not match a registered key")

@@ -85,6 +85,15 @@ class ClientAuthenticator:
                 return claimed
         return request.form.get("client_id")
 
+    def method_used(self, request: TokenRequest) -> str | None:
+        """The name of the method a request uses (looked at, not checked); None for none.
+
+        A request using several (which ``authenticate`` refuses) is named by
+        the methods joined with ``+``.
+        """
+        used = [method.name for method in self._methods if method.used_by(request)]
+        return "+".join(used) if used else None
+
     def authenticate(self, request: TokenRequest) -> RegisteredClient:
         """The authenticated client of a token request.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._access_tokens import AccessTokens
+from ._claim_mappings import ClaimMappings, MappingContext
 from ._clients import RegisteredClient
 from ._grants import granted_audience, granted_scopes, token_response
 from ._issuer import Issuer
@@ -19,13 +20,15 @@ class ClientCredentialsGrant:
     Args:
         issuer: the issuer's defaults (audience, token lifetime).
         tokens: signs the access tokens.
+        mappings: extra claims for some clients, scopes or form fields.
     """
 
     grant_type = "client_credentials"
 
-    def __init__(self, issuer: Issuer, tokens: AccessTokens) -> None:
+    def __init__(self, issuer: Issuer, tokens: AccessTokens, mappings: ClaimMappings) -> None:
         self._issuer = issuer
         self._tokens = tokens
+        self._mappings = mappings
 
     def issue(self, request: TokenRequest, client: RegisteredClient) -> dict[str, Any]:
         """The token answer for ``client``: the scopes and audience it asked for, if allowed.
@@ -39,5 +42,16 @@ class ClientCredentialsGrant:
             client, form.get("audience"), request.resources, default=self._issuer.audience
         )
         lifetime = client.lifetime_or(self._issuer.token_lifetime)
-        access_token = self._tokens.mint(client.client_id, " ".join(scopes), audience, lifetime)
+        context = MappingContext(
+            client_id=client.client_id,
+            scopes=scopes,
+            grant_type=self.grant_type,
+            issuer=self._issuer.url,
+            tenant=self._issuer.name,
+            form=form,
+        )
+        extra = self._mappings.claims_for(context)
+        access_token = self._tokens.mint(
+            client.client_id, " ".join(scopes), audience, lifetime, extra=extra
+        )
         return token_response(access_token, lifetime, scopes)

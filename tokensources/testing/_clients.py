@@ -11,9 +11,20 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from .._errors import ConfigError
 
-__all__ = ["DEFAULT_SCOPES", "ClientKey", "ClientRegistry", "RegisteredClient", "load_jwks"]
+__all__ = [
+    "DEFAULT_SCOPES",
+    "DEMO_CLIENT_ID",
+    "DEMO_CLIENT_SECRET",
+    "ClientKey",
+    "ClientRegistry",
+    "RegisteredClient",
+    "load_jwks",
+]
 
 DEFAULT_SCOPES = ("read:messages", "write:messages")
+# The client every issuer has unless told otherwise: a well-known test secret.
+DEMO_CLIENT_ID = "demo-client"
+DEMO_CLIENT_SECRET = "demo-secret"
 # A registered public key: its JWK as given, and the ``cryptography`` key object.
 ClientKey = tuple[dict[str, Any], Any]
 # By key type, not by algorithm: a JWK naming an RFC 9864 algorithm ("Ed25519")
@@ -121,6 +132,11 @@ class ClientRegistry:
     def get(self, client_id: str) -> RegisteredClient | None:
         """The client registered under ``client_id``, or None."""
         return self._clients.get(client_id)
+
+    def all(self) -> list[RegisteredClient]:
+        """Every registered client, sorted by id."""
+        clients = dict(self._clients)
+        return [clients[client_id] for client_id in sorted(clients)]
 
     def ids(self) -> list[str]:
         """The registered client ids, sorted."""

@@ -15,7 +15,14 @@ from typing import Any, Literal, get_args
 from .._errors import ConfigError
 from ._asgi import Response, json_response
 
-__all__ = ["Fault", "Faults", "MalformedKind", "fault_response"]
+__all__ = [
+    "Fault",
+    "Faults",
+    "MalformedKind",
+    "encode_body",
+    "fault_response",
+    "retry_after_header",
+]
 
 MalformedKind = Literal["html", "no_access_token", "truncated", "error_field", "huge"]
 _MALFORMED_KINDS: frozenset[str] = frozenset(get_args(MalformedKind))
@@ -90,12 +97,12 @@ class Faults:
         """
         if not 100 <= status <= 599:
             raise ConfigError(f"status must be an HTTP status code, got {status!r}")
-        raw, content_type = _fail_body(status, error, body)
+        raw, content_type = encode_body(status, error, body)
         fault = Fault(
             "fail",
             status=status,
             error=error,
-            retry_after=_retry_after(retry_after),
+            retry_after=retry_after_header(retry_after),
             body=raw,
             content_type=content_type,
         )
@@ -119,7 +126,7 @@ class Faults:
 
     def jwks_fail_next(self, n: int, status: int = 503) -> None:
         """Make the next ``n`` JWKS requests answer with ``status`` (plain-text body)."""
-        raw, content_type = _fail_body(status, None, None)
+        raw, content_type = encode_body(status, None, None)
         self._push(self._jwks, Fault("fail", status=status, body=raw, content_type=content_type), n)
 
     def reset(self) -> None:
@@ -164,16 +171,23 @@ class Faults:
             return fault
 
 
-def _retry_after(value: float | str | None) -> str | None:
+def retry_after_header(value: float | str | None) -> str | None:
+    """A ``Retry-After`` value: seconds rounded up to a whole number, or a date string as it is."""
     if value is None or isinstance(value, str):
         return value
     # RFC 9110 §10.2.3: delay-seconds is a non-negative integer.
     return str(max(0, math.ceil(value)))
 
 
-def _fail_body(
+def encode_body(
     status: int, error: str | None, body: bytes | str | Mapping[str, Any] | None
 ) -> tuple[bytes, str]:
+    """The bytes and content type of an answer's body.
+
+    A mapping is JSON; text or bytes are sent as they are (JSON if they start
+    with ``{``, else plain text); without a body, ``{"error": error}`` for an
+    error code, else the status line as plain text, as a gateway sends.
+    """
     if isinstance(body, Mapping):
         return json.dumps(dict(body)).encode(), "application/json"
     if isinstance(body, str):

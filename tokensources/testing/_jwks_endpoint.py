@@ -26,11 +26,13 @@ class JwksEndpoint:
 
     async def handle(self, request: Request) -> Response:
         """Answer a JWKS request."""
+        request.facts.endpoint = "jwks"
         if request.method != "GET":
             return json_response(405, {"error": "method_not_allowed"}, headers=[("allow", "GET")])
         self._counters.jwks_requests += 1
         fault = self._faults.take_jwks_fault()
         if fault is not None:
             self._counters.faults_injected += 1
+            request.facts.outcome = "fault"
             return fault_response(fault)
         return Response(200, self._keys.jwks_bytes(), [(b"cache-control", b"max-age=300")])

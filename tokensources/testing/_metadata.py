@@ -56,6 +56,7 @@ class MetadataEndpoint:
 
     async def handle(self, request: Request) -> Response:
         """Answer a metadata request."""
+        request.facts.endpoint = "metadata"
         if request.method != "GET":
             return json_response(405, {"error": "method_not_allowed"}, headers=[("allow", "GET")])
         self._counters.discovery_requests += 1

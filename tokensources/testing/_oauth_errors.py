@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from ._asgi import Response, json_response
 
@@ -14,13 +15,30 @@ class OAuthError(Exception):
 
     The description goes to the client as it is, so it never quotes a
     credential: it names what was wrong, not the value that was.
+
+    Attributes:
+        error: the error code.
+        description: the ``error_description``, or None to send none.
+        status: the HTTP status.
+        retry_after: a ``Retry-After`` header value (RFC 9110 §10.2.3), or None.
+        uri: the ``error_uri``, or None.
     """
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(
+        self,
+        error: str,
+        description: str | None,
+        status: int = 400,
+        *,
+        retry_after: str | None = None,
+        uri: str | None = None,
+    ) -> None:
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description
         self.status = status
+        self.retry_after = retry_after
+        self.uri = uri
 
 
 def invalid_client(description: str) -> OAuthError:
@@ -37,5 +55,11 @@ def error_response(error: OAuthError, headers: Mapping[str, str]) -> Response:
         extra.append(("www-authenticate", 'Basic realm="tokensources-testing"'))
     if error.status == 405:
         extra.append(("allow", "POST"))
-    payload = {"error": error.error, "error_description": error.description}
+    if error.retry_after is not None:
+        extra.append(("retry-after", error.retry_after))
+    payload: dict[str, Any] = {"error": error.error}
+    if error.description is not None:
+        payload["error_description"] = error.description
+    if error.uri is not None:
+        payload["error_uri"] = error.uri
     return json_response(error.status, payload, headers=extra, no_store=True)

@@ -1,21 +1,12 @@
-"""The ASGI application of the testing server: read a request, route it, send the answer."""
+"""One issuer's routes: the endpoint that serves each path."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from ._asgi import (
-    Receive,
-    Request,
-    RequestTooLarge,
-    Response,
-    Scope,
-    Send,
-    json_response,
-    read_request,
-    send_response,
-)
+from ._asgi import Request, Response, json_response
+from ._paths import first_segment
 
 __all__ = ["Endpoint", "Router"]
 
@@ -29,7 +20,7 @@ class Endpoint(Protocol):
 
 
 class Router:
-    """An ASGI 3.0 application that hands each request to the endpoint of its path.
+    """Hands each request to the endpoint of its path, within one issuer.
 
     Args:
         paths: endpoints by exact path.
@@ -42,20 +33,10 @@ class Router:
         self._paths = dict(paths)
         self._prefixes = tuple(prefixes)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one ASGI connection scope: lifespan events or one HTTP request."""
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return  # nothing here speaks websockets
-        try:
-            request = await read_request(scope, receive)
-        except RequestTooLarge:
-            payload = {"error": "invalid_request", "error_description": "request body too large"}
-            await send_response(send, json_response(413, payload))
-            return
-        await send_response(send, await self.route(request))
+    def first_segments(self) -> set[str]:
+        """The first path segments this router serves (``oauth``, ``.well-known``, ``api``)."""
+        paths = [*self._paths, *(prefix for prefix, _ in self._prefixes)]
+        return {first_segment(path) for path in paths}
 
     async def route(self, request: Request) -> Response:
         """The answer of the endpoint serving ``request.path``, or 404 (405 for non-GET)."""
@@ -70,15 +51,3 @@ class Router:
         if request.method != "GET":
             return json_response(405, {"error": "method_not_allowed"}, headers=[("allow", "GET")])
         return json_response(404, {"error": "not_found"})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    # Nothing to start or stop, but a server that sends lifespan events
-    # expects each one acknowledged.
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

@@ -1,45 +1,56 @@
 """``AuthorizationServer``: the public face of the server's parts, and its transports.
 
-The parts (wired in ``_assembly``), each in its own module, receive what
-they use and nothing else:
+The parts (wired in ``_assembly``, one set per issuer), each in its own
+module, receive what they use and nothing else:
 
-- ``Issuer``: the issuer URL, default audience and token lifetime, the clock;
+- ``Issuer``: the issuer URL, default audience, token lifetime, strictness, the clock;
 - ``SigningKeys``: the keys tokens are signed with, published as the JWKS;
 - ``ClientRegistry``: the registered clients;
 - ``ClientAuthenticator``: one ``ClientAuthMethod`` per authentication method;
 - ``AccessTokens``: signs access tokens and verifies them;
+- ``ClaimMappings`` and ``Quotas``: extra claims, and tokens per client per window;
 - grants (``ClientCredentialsGrant``), by ``grant_type``;
-- endpoints: ``TokenEndpoint``, ``JwksEndpoint``, ``MetadataEndpoint``, ``DemoApi``;
-- ``Counters`` and ``Faults``, shared by the endpoints that count and misbehave.
+- endpoints: ``TokenEndpoint``, ``JwksEndpoint``, ``MetadataEndpoint``, ``DemoApi``.
+
+Shared by every issuer of a server: ``Counters``, ``Faults``, the queued
+answers and the ``RequestLog``; ``IssuerDirectory`` finds the issuer of a
+request, ``Front`` (the ASGI app) answers and logs it, ``DebugPage`` shows it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
 import httpx
 
 from .._source import Clock
+from ._answers import QueuedAnswers
 from ._asgi import Receive, Scope, Send
-from ._assembly import assemble
-from ._clients import DEFAULT_SCOPES
+from ._assembly import IssuerParts, assemble
+from ._clients import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from ._config import read_server_config
 from ._counters import Counters
+from ._debug_page import DebugPage
+from ._directory import IssuerDirectory
 from ._faults import Faults
+from ._front import Front
 from ._inprocess import InProcessTransport
 from ._issuer import DEFAULT_ISSUER, Issuer
+from ._issuer_api import IssuerApi
 from ._loopback import serve_asgi
+from ._paths import DEBUG_PATH
+from ._request_log import DEFAULT_LOG_SIZE, RequestLog
+from ._tenant import Tenant
 
 __all__ = ["DEFAULT_ISSUER", "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "AuthorizationServer"]
 
-DEMO_CLIENT_ID = "demo-client"
-DEMO_CLIENT_SECRET = "demo-secret"
 
-
-class AuthorizationServer:
+class AuthorizationServer(IssuerApi):
     """A real OAuth 2.0 authorization server for tests, demos and benchmarks.
 
     The object is an ASGI application. Use it in-process through
@@ -51,26 +62,31 @@ class AuthorizationServer:
     clients registered with ``register_client`` (a demo client,
     ``demo-client`` / ``demo-secret``, is registered by default), publishes
     its keys and metadata, and serves a protected demo API. ``counters``
-    record what it saw and ``faults`` make it misbehave on purpose.
+    record what it saw, ``log`` every request (without a secret), and
+    ``faults`` make it misbehave on purpose. ``tenant(name)`` adds an
+    issuer under ``/<name>/``; ``/_debug`` is a page that shows it all.
 
     The issuer (the ``iss`` of its tokens and the base of every URL in its
     metadata) is, in this order: the ``issuer`` given to the constructor;
     while serving on loopback, the served base URL; otherwise
     ``http://testserver``, the base URL of ``client()``.
 
-    ``token_lifetime``, ``clock`` and ``audience`` may be changed at any
-    time; the next request sees the change.
+    ``token_lifetime``, ``clock``, ``audience`` and ``strict`` may be
+    changed at any time; the next request sees the change.
 
     Args:
         issuer: a fixed issuer URL; None to follow the rules above.
         token_lifetime: seconds an access token lives (also settable later).
             ``expires_in`` announces it in whole seconds (rounded down, and
             at least 1 for a positive lifetime); the token's ``exp`` is exact.
-        clock: the wall clock used for ``iat``/``exp`` and every expiry check.
+        clock: the wall clock used for ``iat``/``exp`` and every expiry
+            check, by every issuer of the server.
         audience: the ``aud`` of tokens by default, and what ``/api/private``
             requires.
         register_demo_client: register ``demo-client`` / ``demo-secret`` with
-            the scopes ``read:messages`` and ``write:messages``.
+            the scopes ``read:messages`` and ``write:messages`` (in every tenant too).
+        strict: refuse legacy client behaviour (see ``strict``).
+        request_log_size: how many requests ``log`` keeps.
     """
 
     def __init__(
@@ -81,23 +97,63 @@ class AuthorizationServer:
         clock: Clock = time.time,
         audience: str = "https://api.example.com",
         register_demo_client: bool = True,
+        strict: bool = False,
+        request_log_size: int = DEFAULT_LOG_SIZE,
     ) -> None:
         self._counters = Counters()
         self._faults = Faults()
-        self._issuer = Issuer(
-            url=issuer, audience=audience, token_lifetime=token_lifetime, clock=clock
+        answers = QueuedAnswers()
+        log = RequestLog(request_log_size)
+        self._root_issuer = Issuer(
+            url=issuer,
+            audience=audience,
+            token_lifetime=token_lifetime,
+            clock=clock,
+            strict=strict,
         )
-        parts = assemble(self._issuer, counters=self._counters, faults=self._faults)
-        self._keys = parts.keys
-        self._clients = parts.clients
-        self._tokens = parts.tokens
-        self._metadata = parts.metadata
-        self._router = parts.router
+        root = self._assemble(self._root_issuer, answers)
+        super().__init__(root, log=log, answers=answers, log_issuer=None)
+        self._demo_client = register_demo_client
+        self._directory = IssuerDirectory(root, self._assemble_tenant)
+        self._tenants: dict[str, Tenant] = {}
+        self._front = Front(
+            directory=self._directory,
+            answers=answers,
+            log=log,
+            clock=self._root_issuer.now,
+            debug=DebugPage(directory=self._directory, log=log),
+        )
         if register_demo_client:
             self.register_client(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
 
+    def _assemble(self, issuer: Issuer, answers: QueuedAnswers) -> IssuerParts:
+        return assemble(issuer, counters=self._counters, faults=self._faults, answers=answers)
+
+    def _assemble_tenant(self, name: str) -> IssuerParts:
+        return self._assemble(Issuer.tenant(self._root_issuer, name), self._answers)
+
     def __repr__(self) -> str:
-        return f"AuthorizationServer(issuer={self.issuer!r}, clients={self._clients.ids()!r})"
+        return f"AuthorizationServer(issuer={self.issuer!r}, clients={self.client_ids()!r})"
+
+    @classmethod
+    def from_config(cls, path: str | Path, **overrides: Any) -> AuthorizationServer:
+        """A server set up as the JSON or TOML file at ``path`` says.
+
+        The file gives the server's settings, clients, claim mappings and
+        quotas, and its tenants with theirs (see "Configuration files" in
+        the docs). ``overrides`` are constructor arguments that win over
+        the file (``clock=...``). TOML needs Python 3.11 or later.
+
+        Raises:
+            ConfigError: the file cannot be read, is not valid JSON or TOML,
+                or describes something the server cannot be; the message
+                names the file, the line where the parser knows it, and the
+                field.
+        """
+        config = read_server_config(Path(path))
+        server = cls(**(config.options | overrides))
+        config.apply(server, server.tenant)
+        return server
 
     @property
     def counters(self) -> Counters:
@@ -110,139 +166,73 @@ class AuthorizationServer:
         return self._faults
 
     @property
-    def token_lifetime(self) -> float:
-        """Seconds an access token lives, unless its client was registered with its own."""
-        return self._issuer.token_lifetime
-
-    @token_lifetime.setter
-    def token_lifetime(self, seconds: float) -> None:
-        self._issuer.token_lifetime = seconds
+    def log(self) -> RequestLog:
+        """Every request the server saw (every issuer), without a secret, with assertions."""
+        return self._log
 
     @property
     def clock(self) -> Clock:
         """The wall clock (epoch seconds) for ``iat``/``exp`` and every expiry check."""
-        return self._issuer.clock
+        return self._root_issuer.clock
 
     @clock.setter
     def clock(self, clock: Clock) -> None:
-        self._issuer.clock = clock
+        self._root_issuer.clock = clock
 
     @property
-    def audience(self) -> str:
-        """The ``aud`` of tokens by default, and what ``/api/private`` requires."""
-        return self._issuer.audience
+    def debug_url(self) -> str:
+        """The URL of the page that shows the issuers, clients, requests and tokens."""
+        return self._root_issuer.url + DEBUG_PATH
 
-    @audience.setter
-    def audience(self, audience: str) -> None:
-        self._issuer.audience = audience
+    def tenant(self, name: str) -> Tenant:
+        """The issuer named ``name`` (made on first use), under ``/<name>/``.
 
-    @property
-    def issuer(self) -> str:
-        """The issuer URL (no trailing slash); see the class docstring for how it is chosen."""
-        return self._issuer.url
-
-    @property
-    def token_endpoint(self) -> str:
-        """The token endpoint URL, built from the issuer."""
-        return self._issuer.token_endpoint
-
-    @property
-    def jwks_uri(self) -> str:
-        """The JWKS URL, built from the issuer."""
-        return self._issuer.jwks_uri
-
-    def register_client(
-        self,
-        client_id: str,
-        secret: str | None = None,
-        *,
-        jwks: Mapping[str, Any] | None = None,
-        scopes: Iterable[str] = DEFAULT_SCOPES,
-        audiences: Iterable[str] | None = None,
-        token_lifetime: float | None = None,
-    ) -> None:
-        """Register (or replace) a client.
-
-        A client with a ``secret`` may authenticate with ``client_secret_basic``
-        or ``client_secret_post``; one with ``jwks`` (a JWK Set of public keys,
-        or a single JWK) with ``private_key_jwt``; one with both, either way.
-
-        Args:
-            client_id: the client id.
-            secret: the client secret.
-            jwks: public keys that verify the client's assertions.
-            scopes: the scopes the client may request; all of them when it
-                requests none.
-            audiences: the audiences (``audience`` or ``resource``) it may
-                request; None allows only the server's ``audience``.
-            token_lifetime: seconds its tokens live; None uses the server's.
+        Nothing but the name is needed: the tenant gets its own keys,
+        clients (the demo client, when the server registers it), metadata,
+        claim mappings and quotas. Asking again returns the same ``Tenant``.
 
         Raises:
-            ConfigError: no credential, an empty id, or unusable keys.
+            ConfigError: ``name`` is not 1 to 64 letters, digits, ``.``,
+                ``_``, ``~`` or ``-`` starting with a letter or digit, or is a
+                path of the server itself (``oauth``, ``api``).
         """
-        self._clients.register(
-            client_id,
-            secret,
-            jwks=jwks,
-            scopes=scopes,
-            audiences=audiences,
-            token_lifetime=token_lifetime,
-        )
+        parts, new = self._directory.tenant(name)
+        if new:
+            handle = self._tenants[name] = Tenant(parts, log=self._log, answers=self._answers)
+            if self._demo_client:
+                handle.register_client(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
+        return self._tenants[name]
 
-    def rotate_keys(self, *, keep_old: bool = False) -> str:
-        """Start signing with a fresh RSA key and return its ``kid``.
+    @property
+    def tenants(self) -> dict[str, Tenant]:
+        """The tenants made so far, by name, in the order they were made."""
+        return dict(self._tenants)
 
-        By default the old key is withdrawn: it leaves the JWKS and tokens it
-        signed are rejected by ``/api/private`` (401). With ``keep_old`` the
-        old key stays published and its tokens stay valid (a key rollover).
-        """
-        return self._keys.rotate(keep_old=keep_old).kid
+    @property
+    def enqueued(self) -> list[str]:
+        """The queued answers (``enqueue_error``, ``enqueue_response``) still waiting, described."""
+        return [answer.describe() for answer in self._answers.pending()]
 
-    def jwks(self) -> dict[str, Any]:
-        """The JWKS document the server publishes (a fresh copy)."""
-        return self._keys.jwks()
+    def assert_enqueued_consumed(self) -> None:
+        """Assert that every queued answer has answered its requests.
 
-    def issue_token(
-        self,
-        client_id: str = DEMO_CLIENT_ID,
-        *,
-        scope: str | Iterable[str] | None = None,
-        lifetime: float | None = None,
-        audience: str | list[str] | None = None,
-    ) -> str:
-        """Sign an access token directly, without an HTTP request.
-
-        Not counted in ``counters``. The client need not be registered.
-
-        Args:
-            client_id: the ``sub`` and ``client_id`` claims.
-            scope: a space-separated string or a list; None gives the
-                registered client's scopes (or none for an unknown client).
-            lifetime: seconds until ``exp`` (fractions kept); None uses the
-                client's or server's.
-            audience: the ``aud`` claim; None uses the server's ``audience``.
-        """
-        client = self._clients.get(client_id)
-        if scope is None:
-            scope = client.scopes if client is not None else ()
-        scope_text = scope if isinstance(scope, str) else " ".join(scope)
-        if lifetime is None:
-            default = self._issuer.token_lifetime
-            lifetime = client.lifetime_or(default) if client is not None else default
-        return self._tokens.mint(client_id, scope_text, audience or self.audience, lifetime)
-
-    def verify_access_token(self, token: str) -> dict[str, Any]:
-        """Verify a token as ``/api/private`` does and return its claims.
-
-        The same ``JWTVerifier`` checks both (without the scope check):
-        the signature against the current keys, ``iss``, ``aud``, ``sub``
-        present, and ``exp``, ``nbf``, ``iat`` by the server's clock.
+        The pytest fixtures call this when a test ends: an answer still
+        queued then never matched a request, so the test did not test what
+        it meant to.
 
         Raises:
-            InvalidTokenError: bad signature, unknown key, wrong ``iss`` or
-                ``aud``, no ``sub``, or expired by the server's clock.
+            AssertionError: naming each answer left and the requests seen on its path.
         """
-        return dict(self._tokens.verify(token))
+        pending = self._answers.pending()
+        if not pending:
+            return
+        lines = [f"{len(pending)} queued answer(s) never matched a request:"]
+        for answer in pending:
+            lines.append(f"  {answer.describe()}")
+            seen = self._log.requests(path=answer.path)
+            listed = ", ".join(entry.summary() for entry in seen[-5:]) or "none"
+            lines.append(f"    requests seen on {answer.path}: {listed}")
+        raise AssertionError("\n".join(lines))
 
     def client(self, **kwargs: Any) -> httpx.AsyncClient:
         """An ``httpx.AsyncClient`` that talks to this server in-process.
@@ -269,11 +259,11 @@ class AuthorizationServer:
         holds it) closes the listener and every open connection.
         """
         async with serve_asgi(self, host, port) as url:
-            self._issuer.serving(url)
+            self._root_issuer.serving(url)
             try:
                 yield url
             finally:
-                self._issuer.stopped_serving(url)
+                self._root_issuer.stopped_serving(url)
 
     @contextmanager
     def serve_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
@@ -291,8 +281,4 @@ class AuthorizationServer:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI 3.0 entry point."""
-        await self._router(scope, receive, send)
-
-    def metadata(self) -> dict[str, Any]:
-        """The RFC 8414 / OpenID discovery document, built from the issuer."""
-        return self._metadata.document()
+        await self._front(scope, receive, send)

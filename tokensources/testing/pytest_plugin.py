@@ -4,7 +4,9 @@ Installed with tokensources and loaded by pytest through the ``pytest11``
 entry point, so the fixtures are available in every test suite:
 
 - ``oauth_server``: a fresh ``AuthorizationServer`` for the test, used
-  in-process (``oauth_server.client()``).
+  in-process (``oauth_server.client()``). When the test ends, an answer it
+  queued (``enqueue_error``, ``enqueue_response``) that no request matched
+  is reported as an error of the test: it did not test what it meant to.
 - ``oauth_server_url``: the same server served over HTTP on loopback from a
   background thread, as its base URL (``http://127.0.0.1:<port>``). Asking
   for both gives the URL of the very server ``oauth_server`` is, so a test
@@ -28,11 +30,16 @@ __all__ = ["oauth_server", "oauth_server_url"]
 
 
 @pytest.fixture
-def oauth_server() -> AuthorizationServer:
-    """A fresh ``AuthorizationServer`` with the demo client, for one test."""
+def oauth_server() -> Iterator[AuthorizationServer]:
+    """A fresh ``AuthorizationServer`` with the demo client, for one test.
+
+    At teardown, fails if an answer the test queued never matched a request.
+    """
     from . import AuthorizationServer
 
-    return AuthorizationServer()
+    server = AuthorizationServer()
+    yield server
+    server.assert_enqueued_consumed()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""ASGI middleware and helpers: protect routes of any ASGI app with a ``JWTVerifier``.
+"""ASGI middleware and helpers: protect routes of any ASGI app with a verifier.
 
 Plain ASGI 3.0, so it works with Starlette, FastAPI, Quart or a bare app
 without importing any of them.
@@ -6,23 +6,20 @@ without importing any of them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .._errors import TokenSourceError
+from .._errors import ConfigError, TokenSourceError
 from .._log import logger
+from ._asgi_types import ASGIApp, Receive, Scope, Send
 from ._bearer import bearer_token, challenge, check_realm
 from ._claims import Claims, scope_list
-from ._paths import PathRules
-from ._verifier import JWTVerifier
+from ._contract import Verifier
+from ._paths import PathRules, route_path
+from ._resource_metadata import ResourceMetadata
 
 __all__ = ["CLAIMS_KEY", "ASGIApp", "BearerAuth", "authenticate", "claims_from"]
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-"""An ASGI 3.0 application."""
 
 CLAIMS_KEY = "tokensources.claims"
 """The ASGI scope key under which ``BearerAuth`` puts the verified ``Claims``."""
@@ -40,7 +37,7 @@ def _authorization(scope: Mapping[str, Any]) -> list[str]:
 
 
 async def authenticate(
-    verifier: JWTVerifier, request: object, *, scopes: Iterable[str] | str = ()
+    verifier: Verifier, request: object, *, scopes: Iterable[str] | str = ()
 ) -> Claims:
     """Verify the bearer token of an ASGI request and return its claims.
 
@@ -48,15 +45,17 @@ async def authenticate(
     ASGI scope or any object with a ``.scope`` (a Starlette/FastAPI
     ``Request``). Only the ``Authorization`` header is read (RFC 6750
     §2.1); tokens in the query string are ignored. ``scopes`` is an
-    iterable of scopes or one space-separated string.
+    iterable of scopes or one space-separated string. ``verifier`` is a
+    ``JWTVerifier``, an ``Introspection`` or any ``Verifier``.
 
-    Concurrency and cancellation: as ``JWTVerifier.verify``.
+    Concurrency and cancellation: as the verifier's ``verify``.
 
     Raises:
         InvalidTokenError: missing, malformed or refused token
             (``challenge()`` gives the answer to send).
         InsufficientScopeError: a scope in ``scopes`` is missing.
-        TokenSourceError: the issuer's keys are unavailable.
+        TokenSourceError: the verifier could not decide (the issuer's keys
+            or the introspection endpoint are unavailable).
         ConfigError: a scope in ``scopes`` is empty or not a string.
     """
     scope = getattr(request, "scope", request)
@@ -92,16 +91,26 @@ class BearerAuth:
     ``scope["tokensources.claims"]`` (read them with ``claims_from``). On
     failure the app is not called and the answer follows RFC 6750 §3 (see
     ``challenge``): 401 for a missing or invalid token, 403 for a missing
-    scope, 400 for a malformed header, 503 when the issuer's keys cannot be
-    fetched. A WebSocket is closed with code 1008 instead. The client never
-    learns why a token was refused; the reason is logged at INFO level on
-    the ``tokensources`` logger (without the token).
+    scope, 400 for a malformed header, 503 when the verifier cannot decide
+    (the issuer's keys or the introspection endpoint are unreachable): a
+    token that could not be checked is never let through. A WebSocket is
+    closed with code 1008 instead. The client never learns why a token was
+    refused; the reason is logged at INFO level on the ``tokensources``
+    logger (without the token).
+
+    With ``metadata``, the middleware also serves the resource's RFC 9728
+    metadata document at ``metadata.path`` (to ``GET`` and ``HEAD``, never
+    protected, whatever ``paths`` says) and names ``metadata.url`` in every
+    ``Bearer`` challenge (``resource_metadata="…"``, RFC 9728 §5.1), as MCP
+    servers must. Put it where requests for the host's ``/.well-known/``
+    paths arrive: the outermost application.
 
     Other scope types (``lifespan``) pass through untouched.
 
     Args:
         app: the ASGI application to protect.
-        verifier: the ``JWTVerifier`` to check tokens with.
+        verifier: what checks tokens: a ``JWTVerifier``, an
+            ``Introspection``, or any ``Verifier``.
         scopes: scopes every protected request must carry: an iterable of
             scopes, or one space-separated string.
         paths: path prefixes to protect (None: every path), as the wrapped
@@ -114,6 +123,8 @@ class BearerAuth:
             more and with ``//``, ``\\``, ``.`` and ``..`` resolved. When in
             doubt, a request is protected.
         realm: the ``realm`` named in challenges.
+        metadata: the resource's ``ResourceMetadata``, to serve and to name
+            in challenges.
 
     Raises:
         ConfigError: ``paths`` is a string, a path does not start with
@@ -124,20 +135,30 @@ class BearerAuth:
     def __init__(
         self,
         app: ASGIApp,
-        verifier: JWTVerifier,
+        verifier: Verifier,
         *,
         scopes: Iterable[str] | str = (),
         paths: Iterable[str] | None = None,
         realm: str | None = None,
+        metadata: ResourceMetadata | None = None,
     ) -> None:
+        if metadata is not None and not isinstance(metadata, ResourceMetadata):
+            raise ConfigError("metadata must be a ResourceMetadata")
         self.app = app
         self._verifier = verifier
         self._scopes = scope_list(scopes)
         self._realm = check_realm(realm)
         self._paths = PathRules(paths)
+        self._metadata = metadata
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
+        metadata = self._metadata
+        if metadata is not None and scope["type"] == "http" and _at(scope, metadata.path):
+            # RFC 9728 §3: the document is public; it is how a client learns
+            # where to get a token, so it cannot require one.
+            await metadata(scope, receive, send)
+            return
         if scope["type"] not in ("http", "websocket") or not self._paths.protects(scope):
             await self.app(scope, receive, send)
             return
@@ -154,7 +175,13 @@ class BearerAuth:
             # ASGI: closing before accepting makes the server reject the handshake.
             await send({"type": "websocket.close", "code": _WS_POLICY_VIOLATION})
             return
-        answer = challenge(error, realm=self._realm, scopes=self._scopes)
+        metadata = self._metadata
+        answer = challenge(
+            error,
+            realm=self._realm,
+            scopes=self._scopes,
+            resource_metadata=metadata.url if metadata is not None else None,
+        )
         body = answer.body_bytes()
         headers = [
             (b"content-type", b"application/json"),
@@ -164,3 +191,17 @@ class BearerAuth:
         ]
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _at(scope: Mapping[str, Any], path: str) -> bool:
+    """Whether the request is for exactly ``path`` (and its query, when ``path`` has one).
+
+    Compared as sent: only the one exact spelling is answered here, and
+    answering it serves nothing but the public document.
+    """
+    wanted, _, query = path.partition("?")
+    if scope.get("path") != wanted and route_path(scope) != wanted:
+        return False
+    if not query:
+        return True
+    return bytes(scope.get("query_string", b"")).decode("latin-1") == query

@@ -11,8 +11,14 @@ illegal characters
 token refused by the verifier         401     ``Bearer error="invalid_token"``
 valid token, scope missing            403     ``Bearer error="insufficient_scope",
                                               scope="…"``
-issuer keys unavailable (JWKS down)   503     none; ``Retry-After``
+verifier cannot decide (JWKS or       503     none; ``Retry-After``
+introspection endpoint down)
 ====================================  ======  =====================================
+
+With ``resource_metadata``, every ``Bearer`` challenge also names where the
+resource's RFC 9728 metadata is (``resource_metadata="…"``, RFC 9728 §5.1),
+so that a client that has no token yet learns which authorization server
+to ask and for what.
 
 Nothing about the token or why it failed is sent to the client: the reason
 is in the exception message, for logs.
@@ -28,7 +34,7 @@ from typing import NamedTuple
 from .._errors import ConfigError, InsufficientScopeError, InvalidTokenError, TokenSourceError
 from ._claims import scope_list
 
-__all__ = ["Challenge", "bearer_token", "challenge", "check_realm"]
+__all__ = ["Challenge", "bearer_token", "challenge", "check_realm", "check_resource_metadata"]
 
 # RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ].
 _CREDENTIALS = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?")
@@ -37,6 +43,8 @@ _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # Far above any real token; refused before any pattern runs over it.
 MAX_AUTHORIZATION_CHARS = 32 * 1024
 RETRY_AFTER_SECONDS = 5
+# What a quoted-string auth-param cannot hold as it is (RFC 9110 §5.6.4, §11.2).
+_UNQUOTABLE = re.compile(r'[\x00-\x1f\x7f"\\]')
 
 
 class MissingTokenError(InvalidTokenError):
@@ -103,37 +111,65 @@ def bearer_token(authorization: str | Iterable[str] | None) -> str:
     return token
 
 
+def _quotable(name: str, value: str | None) -> str | None:
+    """``value`` if it can stand in a quoted-string auth-param as it is (RFC 9110 §11.2)."""
+    if value is not None and (
+        not isinstance(value, str) or re.search(r'[\x00-\x1f\x7f"\\]', value)
+    ):
+        raise ConfigError(
+            f"{name} must be a string without quotes, backslashes or control characters"
+        )
+    return value
+
+
 def check_realm(realm: str | None) -> str | None:
     """Validate a ``realm`` for the challenge and return it.
 
     Raises:
         ConfigError: the realm has a control character, quote or backslash.
     """
-    if realm is not None and (not isinstance(realm, str) or re.search(r'[\x00-\x1f"\\]', realm)):
-        raise ConfigError(
-            "realm must be a string without quotes, backslashes or control characters"
-        )
-    return realm
+    return _quotable("realm", realm)
+
+
+def check_resource_metadata(url: str | None) -> str | None:
+    """Validate a ``resource_metadata`` URL for the challenge and return it.
+
+    Raises:
+        ConfigError: the URL has a control character, quote or backslash.
+    """
+    return _quotable("resource_metadata", url)
 
 
 def challenge(
-    error: TokenSourceError, *, realm: str | None = None, scopes: Iterable[str] | str = ()
+    error: TokenSourceError,
+    *,
+    realm: str | None = None,
+    scopes: Iterable[str] | str = (),
+    resource_metadata: str | None = None,
 ) -> Challenge:
     """The RFC 6750 answer for ``error`` raised by ``bearer_token`` or verification.
 
     Args:
         error: the error; an ``InsufficientScopeError`` names the missing
             scopes itself, other ``InvalidTokenError``s give 400/401, any
-            other ``TokenSourceError`` (keys unavailable) gives 503.
+            other ``TokenSourceError`` (the verifier could not decide:
+            keys or introspection unavailable) gives 503.
         realm: the protection space to name in the challenge.
         scopes: the scopes the resource requires, for the ``scope``
             attribute of a 403 (defaults to the missing ones): an iterable
             of scopes, or one space-separated string.
+        resource_metadata: the URL of the resource's RFC 9728 metadata
+            (``ResourceMetadata.url``), named in every ``Bearer`` challenge
+            as RFC 9728 §5.1 says; the 503 answer has no challenge.
 
     Raises:
-        ConfigError: ``realm`` is unusable, or a scope is empty or not a string.
+        ConfigError: ``realm`` or ``resource_metadata`` is unusable, or a
+            scope is empty or not a string.
     """
     params = [f'realm="{check_realm(realm)}"'] if realm else []
+    if resource_metadata:
+        # RFC 9728 §5.1: where a client without a (good) token learns what to get.
+        params.append(f'resource_metadata="{check_resource_metadata(resource_metadata)}"')
     if isinstance(error, InsufficientScopeError):
         needed = " ".join(scope_list(scopes)) or " ".join(error.missing)
         params += ['error="insufficient_scope"', f'scope="{needed}"']

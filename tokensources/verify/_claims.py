@@ -9,11 +9,21 @@ from typing import Any
 
 from .._errors import ConfigError, InsufficientScopeError
 
-__all__ = ["Claims", "require_scopes", "scope_list", "scopes_of", "split_scope"]
+__all__ = [
+    "Claims",
+    "ScopeLists",
+    "check_granted",
+    "require_scopes",
+    "scope_list",
+    "scopes_of",
+    "split_scope",
+]
 
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), tokens separated by SP.
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+# Routes require a handful of distinct scope lists; more than this is not a route table.
+_MAX_REMEMBERED_SCOPE_LISTS = 64
 
 
 def split_scope(value: str) -> list[str]:
@@ -80,8 +90,10 @@ def scopes_of(claims: Mapping[str, Any]) -> frozenset[str]:
 class Claims(Mapping[str, Any]):
     """The claims of a verified access token: a read-only mapping.
 
-    Only a ``JWTVerifier`` makes these after every check passed, so holding a
-    ``Claims`` means the token was valid when it was verified. Indexing and
+    Only a verifier (``JWTVerifier``, ``Introspection``) makes these after
+    every check passed, so holding a ``Claims`` means the token was valid
+    when it was verified. For an introspected token they are the members of
+    the introspection answer (RFC 7662 §2.2), ``active`` included. Indexing and
     iteration give the raw claims as the token carried them.
 
     Attributes:
@@ -130,9 +142,56 @@ def require_scopes(claims: Mapping[str, Any], *scopes: str) -> None:
         ConfigError: a scope is empty, not a string, or holds a character
             a scope may not hold (see ``scope_list``).
     """
+    check_granted(claims, scope_list(scopes))
+
+
+def check_granted(claims: Mapping[str, Any], required: tuple[str, ...]) -> None:
+    """``require_scopes`` for scopes already checked by ``scope_list``: a set lookup each.
+
+    Raises:
+        InsufficientScopeError: at least one of ``required`` is missing.
+    """
+    if not required:
+        return
     granted = claims.scopes if isinstance(claims, Claims) else scopes_of(claims)
-    missing = tuple(scope for scope in scope_list(scopes) if scope not in granted)
+    missing = tuple(scope for scope in required if scope not in granted)
     if missing:
         raise InsufficientScopeError(
             f"the token lacks the required scope(s): {' '.join(missing)}", missing=missing
         )
+
+
+class ScopeLists:
+    """``scope_list`` that parses each hashable argument once (a route's scopes, every call).
+
+    A verifier asks for the same few scope lists on every request; this keeps
+    the parsed tuples of the last few dozen, so checking them is a dictionary
+    lookup. Other arguments (a list, an iterator) are parsed every time.
+    Safe from any thread: a lost update only costs a parse.
+    """
+
+    __slots__ = ("_parsed",)
+
+    def __init__(self) -> None:
+        self._parsed: dict[object, tuple[str, ...]] = {}
+
+    def __call__(self, scopes: Iterable[str] | str) -> tuple[str, ...]:
+        """The scopes as ``scope_list`` returns them.
+
+        Raises:
+            ConfigError: as ``scope_list``.
+        """
+        # Only values compared by content: an iterator is hashable too, by identity.
+        if type(scopes) is not str and type(scopes) is not tuple:
+            return scope_list(scopes)
+        parsed_lists = self._parsed
+        try:
+            return parsed_lists[scopes]
+        except (KeyError, TypeError):
+            pass
+        parsed = scope_list(scopes)
+        if len(parsed_lists) >= _MAX_REMEMBERED_SCOPE_LISTS:
+            parsed_lists.clear()
+        # Hashable now: scope_list accepted only strings in it.
+        parsed_lists[scopes] = parsed
+        return parsed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,15 @@ from .._errors import InvalidTokenError
 from .._jose import verify_signature
 from ._jwk import VerificationKey
 
-__all__ = ["ClaimRules", "decode_claims"]
+__all__ = [
+    "ClaimRules",
+    "check_audience",
+    "check_issuer",
+    "check_string_claims",
+    "check_times",
+    "decode_claims",
+    "valid_window",
+]
 
 # Why pyjwt refused a token, in words that name the check and nothing else.
 _PYJWT_REASONS: tuple[tuple[type[Exception], str], ...] = (
@@ -62,29 +71,45 @@ def decode_claims(
         raise InvalidTokenError("the token's payload is not JSON") from None
     if not isinstance(claims, dict):
         raise InvalidTokenError("the token's payload is not a JSON object")
-    for name in rules.required:
-        # A null claim says nothing, as an absent one.
-        if claims.get(name) is None:
-            raise InvalidTokenError(f"the token has no {name[:32]!r} claim")
-    _check_issuer(claims, rules.issuer)
-    _check_audience(claims, rules.audience)
-    # RFC 7519 §4.1.2 and §4.1.7: sub and jti are strings when present.
-    for name in ("sub", "jti"):
-        if name in claims and not isinstance(claims[name], str):
-            raise InvalidTokenError(f"the token's {name!r} claim is not a string")
-    _check_times(claims, now, rules.leeway)
+    check_required(claims, rules.required)
+    check_issuer(claims, rules.issuer)
+    check_audience(claims, rules.audience)
+    check_string_claims(claims)
+    check_times(claims, now, rules.leeway)
     return claims
 
 
-def _check_issuer(claims: Mapping[str, Any], issuer: str) -> None:
+def check_required(claims: Mapping[str, Any], required: tuple[str, ...]) -> None:
+    """Every claim in ``required`` is present and not null.
+
+    Raises:
+        InvalidTokenError: one is missing.
+    """
+    for name in required:
+        # A null claim says nothing, as an absent one.
+        if claims.get(name) is None:
+            raise InvalidTokenError(f"the token has no {name[:32]!r} claim")
+
+
+def check_issuer(claims: Mapping[str, Any], issuer: str) -> None:
+    """``iss`` is exactly ``issuer``.
+
+    Raises:
+        InvalidTokenError: it is not.
+    """
     # RFC 7519 §4.1.1: a case-sensitive string, compared exactly.
-    if claims["iss"] != issuer:
+    if claims.get("iss") != issuer:
         raise InvalidTokenError("the token is from another issuer (iss)")
 
 
-def _check_audience(claims: Mapping[str, Any], audience: tuple[str, ...]) -> None:
+def check_audience(claims: Mapping[str, Any], audience: tuple[str, ...]) -> None:
+    """``aud`` names one of ``audience``.
+
+    Raises:
+        InvalidTokenError: it is absent, malformed or names none of them.
+    """
     # RFC 7519 §4.1.3: one string, or an array of strings.
-    aud = claims["aud"]
+    aud = claims.get("aud")
     values = [aud] if isinstance(aud, str) else aud
     if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
         raise InvalidTokenError("the token's audience (aud) is not a string or a list of strings")
@@ -92,23 +117,66 @@ def _check_audience(claims: Mapping[str, Any], audience: tuple[str, ...]) -> Non
         raise InvalidTokenError("the token is for another audience (aud)")
 
 
-def _check_times(claims: Mapping[str, Any], now: float, leeway: float) -> None:
+def check_string_claims(claims: Mapping[str, Any]) -> None:
+    """``sub`` and ``jti`` are strings when present (RFC 7519 §4.1.2 and §4.1.7).
+
+    Raises:
+        InvalidTokenError: one is not.
+    """
+    for name in ("sub", "jti"):
+        if name in claims and not isinstance(claims[name], str):
+            raise InvalidTokenError(f"the token's {name!r} claim is not a string")
+
+
+def _times(claims: Mapping[str, Any]) -> dict[str, float]:
     times = {}
     for name in ("exp", "nbf", "iat"):
         value = claims.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        # Python's JSON reads NaN and Infinity, which compare as "never expired".
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
             raise InvalidTokenError(f"the token's {name!r} claim is not a number")
         times[name] = float(value)
+    return times
+
+
+def check_times(claims: Mapping[str, Any], now: float, leeway: float) -> None:
+    """``exp`` is ahead of ``now``, ``nbf`` and ``iat`` are not, each with ``leeway``.
+
+    Claims that are absent are not checked (``exp`` is required by the rules
+    of a JWT, not here).
+
+    Raises:
+        InvalidTokenError: a time claim is not a number, or a check fails.
+    """
+    times = _times(claims)
     # RFC 7519 §4.1.4: the token must not be accepted on or after exp.
-    if now >= times["exp"] + leeway:
+    if "exp" in times and now >= times["exp"] + leeway:
         raise InvalidTokenError("the token has expired (exp)")
     # RFC 7519 §4.1.5: nor before nbf.
     if "nbf" in times and now + leeway < times["nbf"]:
         raise InvalidTokenError("the token is not valid yet (nbf)")
     if "iat" in times and now + leeway < times["iat"]:
         raise InvalidTokenError("the token was issued in the future (iat)")
+
+
+def valid_window(claims: Mapping[str, Any], leeway: float) -> tuple[float, float]:
+    """The instants between which ``check_times`` accepts these claims: ``[start, end)``.
+
+    A cached verification result is served only while the clock is in this
+    window, so the cache never accepts a token the checks would refuse.
+    ``-inf`` and ``inf`` for claims that are absent; the claims must have
+    passed ``check_times``.
+    """
+    times = _times(claims)
+    end = times["exp"] + leeway if "exp" in times else math.inf
+    start = max(times.get("nbf", -math.inf), times.get("iat", -math.inf)) - leeway
+    return start, end
 
 
 def _reason(exc: Exception) -> str:

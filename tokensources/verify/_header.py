@@ -8,6 +8,7 @@ import json
 import re
 
 from .._errors import InvalidTokenError
+from ._tokens import check_token
 
 __all__ = ["read_header"]
 
@@ -22,15 +23,13 @@ def read_header(token: str, algorithms: tuple[str, ...], max_bytes: int) -> tupl
     """Check the token's size, shape and header; return its ``alg`` and ``kid``.
 
     Raises:
-        InvalidTokenError: the token is too long, not a compact JWS, its
-            header is not base64url JSON, it is unsigned (``alg: none``), its
-            algorithm is not accepted, or it marks a header parameter as
-            critical (RFC 7515 §4.1.11: we understand no extensions).
+        InvalidTokenError: the token is too long or not ASCII (see
+            ``check_token``), not a compact JWS, its header is not base64url
+            JSON, it is unsigned (``alg: none``), its algorithm is not
+            accepted, or it marks a header parameter as critical (RFC 7515
+            §4.1.11: we understand no extensions).
     """
-    if not isinstance(token, str) or not token:
-        raise InvalidTokenError("no token")
-    if len(token) > max_bytes:
-        raise InvalidTokenError(f"the token is longer than {max_bytes} bytes")
+    check_token(token, max_bytes)
     if not _COMPACT_JWS.fullmatch(token):
         raise InvalidTokenError("the token is not a compact JWS (three base64url parts)")
     encoded = token.partition(".")[0]

@@ -18,7 +18,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
 
 from .._errors import ConfigError
-from .._jose import ALGORITHMS, fits, operation
+from .._jose import ALGORITHMS, fits, jwk_thumbprint, operation
 from .._log import logger
 
 __all__ = ["MAX_KEYS", "KeySet", "VerificationKey", "check_algorithms", "parse_jwks"]
@@ -56,13 +56,20 @@ def check_algorithms(algorithms: object) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class VerificationKey:
-    """One public key from a JWKS, with the metadata that restricts its use."""
+    """One public key from a JWKS, with the metadata that restricts its use.
+
+    Attributes:
+        thumbprint: the key's RFC 7638 thumbprint: the same key has the same
+            thumbprint in every fetch of the key set, so caches of
+            verification results can tell whether it is still published.
+    """
 
     kid: str | None
     kty: str
     crv: str | None
     alg: str | None
     key: Any = field(repr=False)
+    thumbprint: str = ""
 
     def accepts(self, alg: str) -> bool:
         """Whether a signature made with ``alg`` may be checked with this key.
@@ -159,8 +166,10 @@ def _load_key(jwk: object) -> VerificationKey | None:
     public = {name: jwk[name] for name in _PUBLIC_MEMBERS[kty] if name in jwk}
     try:
         loaded = _LOADERS[kty](json.dumps(public))
+        # The key loaded, so its required members are there and of the right type.
+        thumbprint = jwk_thumbprint(public)
     except (InvalidKeyError, ValueError, TypeError, KeyError):
         logger.debug("JWKS key %r skipped: malformed %s key", kid, kty)
         return None
     crv = public.get("crv")
-    return VerificationKey(kid, kty, crv if isinstance(crv, str) else None, alg, loaded)
+    return VerificationKey(kid, kty, crv if isinstance(crv, str) else None, alg, loaded, thumbprint)

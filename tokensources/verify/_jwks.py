@@ -239,6 +239,14 @@ class KeyCache:
         self._cooldown = cooldown
         self._clock = clock
 
+    def fresh(self) -> KeySet | None:
+        """The cached key set if it is fresh (no fetch due), else None; never fetches.
+
+        Safe from any thread (see ``Reuse.fresh``).
+        """
+        token = self._cache.fresh()
+        return None if token is None else _keys(token)
+
     async def find(self, kid: str | None, alg: str) -> VerificationKey:
         """The key that verifies a token with header ``kid`` and ``alg``.
 

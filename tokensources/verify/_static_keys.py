@@ -39,6 +39,10 @@ class StaticKeys:
             self._document = document
         return self._keys
 
+    def fresh(self) -> KeySet:
+        """The current key set (the function's document, parsed when it changed)."""
+        return self._load(self._jwks() if callable(self._jwks) else self._jwks)
+
     async def find(self, kid: str | None, alg: str) -> VerificationKey:
         """The key that verifies a token with header ``kid`` and ``alg``.
 
@@ -55,8 +59,7 @@ class StaticKeys:
         Raises:
             InvalidTokenError: no key fits the header.
         """
-        document = self._jwks() if callable(self._jwks) else self._jwks
-        key = self._load(document).find(kid, alg)
+        key = self.fresh().find(kid, alg)
         if key is None:
             raise InvalidTokenError("no configured key fits the token's key id and algorithm")
         return key

@@ -1,9 +1,8 @@
-"""The rules of reuse(): its settings, when a token is due or spent, failure backoff."""
+"""The rules of reuse(): its settings, and when a token is due or spent."""
 
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -11,15 +10,7 @@ from .._source import Clock, EventHook
 from .._token import Token
 from ._checks import check_seconds
 
-__all__ = [
-    "MAX_FAILURE_BACKOFF",
-    "SKEW_FRACTION",
-    "Settings",
-    "TokenCallback",
-    "deadlines",
-    "describe_seconds",
-    "failure_delay",
-]
+__all__ = ["SKEW_FRACTION", "Settings", "TokenCallback", "deadlines", "describe_seconds"]
 
 TokenCallback = Callable[[Token], None]
 """A callback receiving each new token (to persist or audit it)."""
@@ -27,10 +18,6 @@ TokenCallback = Callable[[Token], None]
 # A 5-second token must keep a usable life: skew never eats more than this
 # fraction of the lifetime the token had when it arrived.
 SKEW_FRACTION = 0.1
-# Failed refreshes in the soft window back off exponentially up to this.
-MAX_FAILURE_BACKOFF = 30.0
-# Jitter for the failure backoff only; nothing here needs unpredictability.
-_jitter = random.Random()  # noqa: S311
 
 
 class Settings(NamedTuple):
@@ -74,18 +61,6 @@ def deadlines(token: Token, now: float, settings: Settings) -> tuple[float, floa
     if token.refresh_at is None:
         return spent, spent
     return min(token.refresh_at, spent), spent
-
-
-def failure_delay(initial: float, failures: int) -> float:
-    """The wait after ``failures`` consecutive failed refreshes, in seconds.
-
-    Exponential (``initial * 2 ** (failures - 1)``, capped at
-    ``MAX_FAILURE_BACKOFF`` or ``initial`` if larger) with "equal jitter":
-    a random point in the upper half, so that the wait is never near zero.
-    """
-    cap = max(MAX_FAILURE_BACKOFF, initial)
-    delay = min(cap, initial * 2.0 ** min(failures - 1, 32))
-    return delay * (0.5 + _jitter.random() / 2)
 
 
 def describe_seconds(value: float | None) -> str:

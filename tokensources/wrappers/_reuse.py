@@ -2,44 +2,64 @@
 
 from __future__ import annotations
 
-import enum
-import math
 import time
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
+from .._cache import Cache, Entry
 from .._closing import AsyncClosing
 from .._log import logger
 from .._source import Clock, EventHook, TokenSource, aclose_source
 from .._token import Token
-from ._hooks import Hooks
-from ._policy import Settings, TokenCallback, deadlines, describe_seconds, failure_delay
-from ._round import Round
+from ._hooks import TokenReports
+from ._policy import Settings, TokenCallback, deadlines
 
 __all__ = ["Reuse", "reuse"]
 
-_NEVER = -math.inf
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., object])
 
 
-class _Unset(enum.Enum):
-    """The default of ``reuse()``'s settings: "not given"."""
+class _Default(Generic[T]):
+    """A setting left out of a ``reuse()`` call: the wrapped cache's, else ``value``.
 
-    UNSET = enum.auto()
+    It prints as ``value`` does, so that ``help(reuse)`` reads ``skew=10.0``.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        name = getattr(self.value, "__qualname__", None)
+        if callable(self.value) and name is not None:
+            return f"{self.value.__module__}.{name}"  # time.time, not <built-in function time>
+        return repr(self.value)
 
 
-_UNSET = _Unset.UNSET
-_DEFAULTS = Settings(10.0, None, 1.0, time.time, None, None)
+def _mark_defaults(function: F) -> F:
+    """Replace the keyword defaults of ``function`` with ``_Default`` markers of the same values.
+
+    So ``function`` can tell a setting left out from the same value given,
+    while its source (which the API reference reads) and ``help()`` both
+    show the plain defaults.
+    """
+    defaults = function.__kwdefaults__ or {}
+    function.__kwdefaults__ = {name: _Default(value) for name, value in defaults.items()}
+    return function
 
 
+@_mark_defaults
 def reuse(
     source: TokenSource,
     *,
-    skew: float | _Unset = _UNSET,
-    max_age: float | _Unset | None = _UNSET,
-    failure_backoff: float | _Unset = _UNSET,
-    clock: Clock | _Unset = _UNSET,
-    on_event: EventHook | _Unset | None = _UNSET,
-    on_token: TokenCallback | _Unset | None = _UNSET,
+    skew: float = 10.0,
+    max_age: float | None = None,
+    failure_backoff: float = 1.0,
+    clock: Clock = time.time,
+    on_event: EventHook | None = None,
+    on_token: TokenCallback | None = None,
 ) -> Reuse:
     """Cache the tokens of ``source``: one inner call per refresh, however many callers.
 
@@ -47,28 +67,31 @@ def reuse(
     is already a ``Reuse``, it is returned unchanged unless a setting given
     here differs from its own; then a new cache is built over *its* inner
     source (so caches never nest), with the settings given here and the
-    existing cache's settings for the others.
+    existing cache's settings for the others. A setting counts as given
+    when it is passed, even with its default value.
 
     Args:
         source: the token source to cache.
         skew: seconds before ``expires_at`` at which a token stops being
             handed out (clock skew and request latency). Clamped to a tenth
-            of the token's lifetime, so short tokens stay usable. Default 10.
+            of the token's lifetime, so short tokens stay usable.
         max_age: if set, no token is kept longer than this many seconds
             after it arrived, whatever its expiry. Tokens without a known
-            expiry are otherwise kept until ``invalidate()``. Default None.
-        failure_backoff: seconds to wait after a failed refresh in the soft
-            window before trying again; doubles with each consecutive
-            failure up to 30 seconds (or ``failure_backoff`` if larger), with
-            a random jitter of up to half the delay. Default 1.
-        clock: wall-clock time in epoch seconds. Default ``time.time``.
+            expiry are otherwise kept until ``invalidate()``.
+        failure_backoff: seconds to wait after a failed refresh before
+            trying again; doubles with each consecutive failure up to 30
+            seconds (or ``failure_backoff`` if larger), with a random jitter
+            of up to half the delay, and is never shorter than a
+            ``Retry-After`` (up to the same cap). Meanwhile callers get the
+            still-valid token, or, without one, the failed refresh's error.
+        clock: wall-clock time in epoch seconds.
         on_event: called with a ``TokenEvent`` for ``refresh_started``,
             ``refresh_succeeded``, ``refresh_failed``, ``cache_miss`` (a
-            caller found no usable token and waits) and ``cache_hit``. With
-            a hook, every call is reported, so fresh calls take a slightly
+            caller found no usable token), ``cooldown`` (such a caller got
+            the last error, within the backoff) and ``cache_hit``. With a
+            hook, every call is reported, so fresh calls take a slightly
             longer (still lock-free, I/O-free) path than without one.
-            Default None.
-        on_token: called once with every new token. Default None.
+        on_token: called once with every new token.
 
     Raises:
         ConfigError: a setting is out of range.
@@ -97,8 +120,12 @@ def reuse(
     )
 
 
-def _given(value: T | _Unset, default: T) -> T:
-    return default if isinstance(value, _Unset) else value
+# The plain defaults, for a source that is not a Reuse (Settings fields are named as the arguments).
+_DEFAULTS = Settings(**{name: mark.value for name, mark in (reuse.__kwdefaults__ or {}).items()})
+
+
+def _given(value: T, inherited: T) -> T:
+    return inherited if isinstance(value, _Default) else value
 
 
 class Reuse(AsyncClosing):
@@ -125,11 +152,26 @@ class Reuse(AsyncClosing):
     4. Hard expiry: everyone waits for the single refresh.
     5. Cancellation: cancelling the caller that is refreshing abandons that
        inner call; one of the waiting callers starts a new one, so nobody is
-       left hanging and the cache stays as it was.
+       left hanging and the cache stays as it was. A refresh left unfinished
+       by an event loop that has ended is abandoned in the same way: it
+       never blocks or breaks a caller on a later loop.
     6. ``invalidate(token)`` drops the cached token only if it is that token;
        ``refresh()`` refreshes at once without dropping it.
     7. ``reuse(reuse(source))`` is one cache: ``reuse()`` without settings
        returns a ``Reuse`` unchanged, whatever its settings.
+    8. Failure backoff: after a failed refresh, in any period, no new one
+       starts until a backoff has passed (``failure_backoff`` doubling per
+       consecutive failure up to 30 s, jittered, never shorter than the
+       server's ``Retry-After``). Meanwhile callers get the still-valid
+       token, or, when there is none, the failed refresh's error at once:
+       the same instance, transient or not as it was. A revoked secret or an
+       endpoint that is down costs one inner call per backoff, not one per
+       caller. A new token ends the backoff, and so does ``invalidate()`` of
+       the cached token; ``refresh()`` ignores it.
+
+    A token that arrives already expired is never handed out: that refresh
+    fails with ``TokenExpiredError`` (naming the token by fingerprint) and
+    backs off like any other failure, and a still-valid cached token stays.
 
     A ``Reuse`` holds no event-loop object between refreshes, so it may be
     used from successive event loops, but from one event loop at a time.
@@ -141,22 +183,7 @@ class Reuse(AsyncClosing):
         ConfigError: a setting is out of range.
     """
 
-    _hot_token: Token
-
-    __slots__ = (
-        "_clock",
-        "_failures",
-        "_hooks",
-        "_hot_token",
-        "_hot_until",
-        "_refresh_at",
-        "_retry_at",
-        "_round",
-        "_settings",
-        "_source",
-        "_token",
-        "_usable_until",
-    )
+    __slots__ = ("_cache", "_clock", "_settings", "_source")
 
     def __init__(
         self,
@@ -175,20 +202,12 @@ class Reuse(AsyncClosing):
             source = source.source
         self._source = source
         self._clock = clock
-        self._hooks = Hooks("reuse", on_event, on_token)
-        self._token: Token | None = None
-        # These instants decide what token() does. They are computed once,
-        # when a token arrives, so that the hot path is a single compare.
-        self._refresh_at = _NEVER
-        self._usable_until = _NEVER
-        # The hot path serves ``_hot_token`` while ``clock() < _hot_until``.
-        # ``_hot_until`` is ``_refresh_at``, or never when an ``on_event`` hook
-        # wants every hit reported (that is done off the hot path), or when
-        # nothing is cached; ``_hot_token`` is set whenever it is not never.
-        self._hot_until = _NEVER
-        self._round: Round | None = None
-        self._failures = 0
-        self._retry_at = _NEVER
+        self._cache: Cache[Token] = Cache(
+            self._fetch,
+            clock=clock,
+            failure_backoff=self._settings.failure_backoff,
+            observer=TokenReports("reuse", on_event, on_token),
+        )
 
     @property
     def source(self) -> TokenSource:
@@ -200,7 +219,7 @@ class Reuse(AsyncClosing):
 
         Never calls the inner source.
         """
-        return self._token
+        return self._cache.peek()
 
     def fresh(self) -> Token | None:
         """The cached token if ``token()`` would return it at once right now, else None.
@@ -215,10 +234,7 @@ class Reuse(AsyncClosing):
         the token is stored before its refresh deadline and read after it,
         so a new deadline is never paired with an older token.
         """
-        until = self._hot_until
-        if self._clock() < until:
-            return self._hot_token  # read after its deadline, see above
-        return None
+        return self._cache.fresh()
 
     async def token(self) -> Token:
         """Return the cached token, refreshing it first if it is due.
@@ -233,39 +249,16 @@ class Reuse(AsyncClosing):
         Raises:
             Exception: whatever the inner source raised, when no usable
                 token is cached. Every caller that waited for the same failed
-                refresh receives the same error instance.
+                refresh receives the same error instance, and so does every
+                caller during the backoff that follows (guarantee 8).
+            TokenExpiredError: the inner source returned a token that had
+                already expired when it arrived.
         """
-        # The hot path: one clock reading, one float compare, one attribute read.
-        if self._clock() < self._hot_until:
-            return self._hot_token
-        return await self._token_slow()
-
-    async def _token_slow(self) -> Token:
-        missed = False
-        while True:
-            now = self._clock()
-            token = self._token
-            if token is not None and now < self._usable_until:
-                if now < self._refresh_at or self._round is not None or now < self._retry_at:
-                    # Fresh again, or a refresh is under way or backing off.
-                    self._hooks.hit()
-                    return token
-                return await self._refresh()
-            if not missed:
-                missed = True
-                self._hooks.emit("cache_miss", token)
-            round_ = self._round
-            if round_ is None:
-                return await self._refresh()
-            await round_.ended.wait()
-            if round_.failed:
-                usable = self._usable_token()
-                if usable is not None:
-                    return usable
-            result = round_.outcome()
-            if result is not None:
-                return result
-            # The refreshing caller was cancelled: go round, maybe take over.
+        # The hot path: one clock reading, one float compare, two attribute reads.
+        cache = self._cache
+        if self._clock() < cache.hot_until:
+            return cache.hot_value
+        return await cache.get_slow()
 
     async def refresh(self) -> Token:
         """Refresh the token now, single flight, without discarding the cached one.
@@ -293,108 +286,23 @@ class Reuse(AsyncClosing):
                 stays and is served until its hard expiry. Every caller that
                 joined the same failed refresh receives the same instance.
         """
-        while True:
-            round_ = self._round
-            if round_ is None:
-                return await self._refresh(fallback=False)
-            await round_.ended.wait()
-            result = round_.outcome()
-            if result is not None:
-                return result
-            # The refreshing caller was cancelled: go round, maybe take over.
+        return await self._cache.refresh()
 
-    async def _refresh(self, *, fallback: bool = True) -> Token:
-        """Call the inner source once, as the one caller refreshing for everyone.
-
-        On failure, with ``fallback``, the cached token is returned while it
-        is usable; otherwise the error is raised.
-        """
-        round_ = Round()
-        self._round = round_
-        try:
-            self._hooks.emit("refresh_started", self._token)
-            token = await self._source.token()
-        except Exception as exc:
-            self._end_failed(round_, exc)
-            usable = self._usable_token() if fallback else None
-            if usable is not None:
-                return usable
-            raise
-        except BaseException:
-            # Cancelled (or interrupted): nothing learned, let a waiter take over.
-            self._end_round(round_)
-            round_.abandon()
-            raise
-        self._end_succeeded(round_, token)
-        return token
-
-    def _end_round(self, round_: Round) -> None:
-        if self._round is round_:
-            self._round = None
-
-    def _end_succeeded(self, round_: Round, token: Token) -> None:
-        now = self._clock()
-        self._refresh_at, self._usable_until = deadlines(token, now, self._settings)
-        # fresh() reads from other threads: the token goes in before its deadline.
-        self._token = self._hot_token = token
-        if self._hooks.on_event is None:
-            self._hot_until = self._refresh_at
-        self._failures = 0
-        # A source that hands back a token already due for refresh must not
-        # be called again on every token() call.
-        due = self._refresh_at <= now
-        self._retry_at = now + self._settings.failure_backoff if due else _NEVER
-        self._end_round(round_)
-        round_.succeed(token)
-        logger.debug(
-            "token refreshed: %s, expires in %s",
-            token.fingerprint,
-            describe_seconds(token.expires_in(now)),
-        )
-        self._hooks.new_token(token)
-
-    def _end_failed(self, round_: Round, error: Exception) -> None:
-        now = self._clock()
-        self._failures += 1
-        delay = failure_delay(self._settings.failure_backoff, self._failures)
-        self._retry_at = now + delay
-        self._end_round(round_)
-        round_.fail(error)
-        usable = self._usable_token(now)
-        if usable is not None:
-            logger.warning(
-                "token refresh failed (%s: %s); still serving token %s for %s, "
-                "next attempt in %.1fs",
-                type(error).__name__,
-                error,
-                usable.fingerprint,
-                describe_seconds(self._usable_until - now),
-                delay,
-            )
-        else:
-            logger.warning(
-                "token refresh failed (%s: %s); no valid token to serve",
-                type(error).__name__,
-                error,
-            )
-        self._hooks.emit("refresh_failed", usable, error)
-
-    def _usable_token(self, now: float | None = None) -> Token | None:
-        """The cached token if it is before hard expiry, else None."""
-        if now is None:
-            now = self._clock()
-        return self._token if now < self._usable_until else None
+    async def _fetch(self) -> Entry[Token]:
+        """One inner call, and the instants that rule the token's use."""
+        token = await self._source.token()
+        refresh_at, usable_until = deadlines(token, self._clock(), self._settings)
+        return Entry(token, refresh_at, usable_until)
 
     def invalidate(self, token: Token) -> None:
         """Drop the cached token if it is ``token``, and tell the inner source.
 
         A report about an older token (a late 401) leaves a newer cached token
-        in place. Tokens are compared by their access token.
+        in place. Tokens are compared by their access token. Dropping the
+        cached token ends a failure backoff: the next caller refreshes.
         """
-        current = self._token
-        if current is not None and current.access_token == token.access_token:
-            self._token = None
-            self._hot_until = self._refresh_at = self._usable_until = _NEVER
+        rejected = token.access_token
+        if self._cache.drop(lambda cached: cached.access_token == rejected) is not None:
             logger.info("token %s invalidated; the next call refreshes", token.fingerprint)
         self._source.invalidate(token)
 
@@ -403,6 +311,6 @@ class Reuse(AsyncClosing):
         await aclose_source(self._source)
 
     def __repr__(self) -> str:
-        token = self._token
+        token = self._cache.peek()
         cached = token.fingerprint if token is not None else None
         return f"Reuse({self._source!r}, cached={cached!r})"

@@ -1,25 +1,22 @@
-"""The ``tokensources`` command line (also ``python -m tokensources``).
-
-Subcommands live in ``tokensources.cli``: ``demo`` (many clients, one token),
-``token`` (fetch one token, like ``oauth2l fetch``) and ``serve`` (run the
-testing server on loopback).
-"""
+"""``tokensources``: parse the command line, run one command, turn errors into exit codes."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-from ._errors import TokenSourceError
-from .cli import _demo, _serve, _token
-from .cli._args import ArgumentParser
-from .cli._exit import (
+from .._errors import TokenSourceError
+from . import _demo, _serve, _token
+from ._args import ArgumentParser
+from ._exit import (
     EXIT_CODES_HELP,
     FAILED,
     INTERRUPTED,
     USAGE,
+    KnownSecrets,
     exit_code,
     report_error,
     report_internal_error,
@@ -45,9 +42,23 @@ examples:
 {EXIT_CODES_HELP}"""
 
 
+class _Command(Protocol):
+    """A subcommand module: it declares its flags and runs with what was parsed."""
+
+    def add_parser(self, subparsers: Any) -> None: ...
+
+    def run(self, args: argparse.Namespace, secrets: KnownSecrets) -> int: ...
+
+
+# Looked up by name when a command runs, never stored on the parsed flags.
+_COMMANDS: dict[str, _Command] = {"demo": _demo, "token": _token, "serve": _serve}
+
+_SECRET_FLAGS = ("--client-secret-env", "--client-secret-stdin")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the whole command line, with every subcommand."""
-    from . import __version__
+    from .. import __version__
 
     parser = ArgumentParser(
         prog="tokensources",
@@ -56,10 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tokensources {__version__}")
-    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    _demo.add_parser(subparsers)
-    _token.add_parser(subparsers)
-    _serve.add_parser(subparsers)
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
+    for command in _COMMANDS.values():
+        command.add_parser(subparsers)
     return parser
 
 
@@ -75,9 +85,6 @@ def _secret_on_command_line(arguments: Sequence[str]) -> bool:
     return False
 
 
-_SECRET_FLAGS = ("--client-secret-env", "--client-secret-stdin")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit status.
 
@@ -87,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``tokensources --help``); Ctrl-C exits with 130. Any other exception is
     a bug: it is reported by type alone, without its text (which could quote
     a secret) or a traceback, and exits with 1.
+
+    Args:
+        argv: the arguments after the program name; None for ``sys.argv[1:]``.
     """
     arguments = sys.argv[1:] if argv is None else list(argv)
     if _secret_on_command_line(arguments):
@@ -100,18 +110,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE
     parser = build_parser()
     args = parser.parse_args(arguments)
-    run = getattr(args, "run", None)
-    if run is None:
+    if args.command is None:
         parser.print_help(sys.stderr)
         return USAGE
-    return _dispatch(run, args)
+    return _dispatch(_COMMANDS[args.command], args)
 
 
-def _dispatch(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+def _dispatch(command: _Command, args: argparse.Namespace) -> int:
+    secrets = KnownSecrets()
     try:
-        status: int = run(args)
+        return command.run(args, secrets)
     except TokenSourceError as exc:
-        report_error(exc, getattr(args, "secrets", ()))
+        report_error(exc, secrets)
         return exit_code(exc)
     except KeyboardInterrupt:
         print("tokensources: interrupted", file=sys.stderr)
@@ -124,4 +134,3 @@ def _dispatch(run: Callable[[argparse.Namespace], int], args: argparse.Namespace
     except Exception as exc:  # the last resort: no traceback, no text
         report_internal_error(exc)
         return FAILED
-    return status

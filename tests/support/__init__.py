@@ -1,0 +1,1 @@
+"""Helpers for the tests, kept apart from the test modules: launchers, runners, builders."""
