@@ -1,6 +1,13 @@
 """JWT client assertions (RFC 7523 §2.2, §3): their claims and the checks of their settings.
 
-Shared by every client authentication that sends a ``client_assertion``.
+Shared by every client authentication that signs its own ``client_assertion``
+(``private_key_jwt``, ``client_secret_jwt``). The settings follow RFC 7523
+and its successor draft, written after CVE-2025-27370 and CVE-2025-27371
+(an assertion whose ``aud`` names an endpoint other than the token endpoint
+could be replayed there): ``aud`` is the token URL by default (the widest
+support), the issuer on request (``"issuer"``, which the draft requires), or
+any string or list; ``typ`` may be set to ``client-authentication+jwt``,
+the explicit type the draft defines.
 """
 
 from __future__ import annotations
@@ -8,15 +15,21 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from .._errors import ConfigError
 
 __all__ = [
     "CLIENT_ASSERTION_TYPE",
+    "CLIENT_AUTHENTICATION_TYP",
     "IAT_BACKDATE",
+    "ISSUER_AUDIENCE",
     "MAX_ASSERTION_LIFETIME",
+    "AssertionSettings",
     "assertion_claims",
+    "assertion_settings",
     "check_assertion_audience",
     "check_assertion_headers",
     "check_assertion_lifetime",
@@ -30,6 +43,26 @@ IAT_BACKDATE = 5
 # Providers cap assertion lifetimes (Okta: one hour); a longer-lived assertion
 # is a longer-lived credential if it leaks.
 MAX_ASSERTION_LIFETIME = 3600.0
+# The assertion_audience value that stands for the authorization server's
+# issuer identifier (RFC 7523bis §4: the aud of a client assertion).
+ISSUER_AUDIENCE = "issuer"
+# RFC 7523bis §5: the explicit type of a client authentication assertion.
+CLIENT_AUTHENTICATION_TYP = "client-authentication+jwt"
+
+
+@dataclass(frozen=True, slots=True)
+class AssertionSettings:
+    """The checked settings of a signed client assertion.
+
+    Attributes:
+        audience: the ``aud``, or None for the token URL of each request.
+        lifetime: seconds from issue to ``exp``.
+        headers: the extra JWS header members (``typ`` included when set).
+    """
+
+    audience: str | list[str] | None
+    lifetime: float
+    headers: Mapping[str, str]
 
 
 def assertion_claims(
@@ -104,3 +137,53 @@ def check_assertion_lifetime(value: float) -> float:
             f"assertion_lifetime must be between 1 and {MAX_ASSERTION_LIFETIME:.0f} seconds"
         )
     return float(value)
+
+
+def assertion_settings(
+    *,
+    audience: str | Sequence[str] | None,
+    lifetime: float,
+    headers: Mapping[str, str] | None,
+    typ: str | None,
+    issuer: str | None,
+) -> AssertionSettings:
+    """The settings of ``PrivateKeyJWT`` and ``ClientSecretJWT`` assertions, checked.
+
+    ``"issuer"`` in ``audience`` (alone or in a list) is replaced by
+    ``issuer``; ``typ`` becomes the ``typ`` header.
+
+    Raises:
+        ConfigError: a setting is not acceptable, ``"issuer"`` is asked for
+            while the issuer is unknown, or ``typ`` is given twice.
+    """
+    checked = check_assertion_audience(audience)
+    if issuer is not None and (not isinstance(issuer, str) or not issuer):
+        raise ConfigError("issuer must be a non-empty string (the issuer identifier)")
+    header = check_assertion_headers(headers)
+    if typ is not None:
+        if not isinstance(typ, str) or not typ or any(c.isspace() for c in typ):
+            raise ConfigError(
+                f"assertion_typ must be a non-empty string such as {CLIENT_AUTHENTICATION_TYP!r}"
+            )
+        if header.get("typ", typ) != typ:
+            raise ConfigError("typ is given both as assertion_typ= and in assertion_headers")
+        header["typ"] = typ
+    return AssertionSettings(
+        audience=_with_issuer(checked, issuer),
+        lifetime=check_assertion_lifetime(lifetime),
+        headers=MappingProxyType(header),
+    )
+
+
+def _with_issuer(audience: str | list[str] | None, issuer: str | None) -> str | list[str] | None:
+    """``audience`` with ``"issuer"`` replaced by the issuer identifier."""
+    values = [audience] if isinstance(audience, str) else audience or []
+    if ISSUER_AUDIENCE not in values:
+        return audience
+    if issuer is None:
+        raise ConfigError(
+            'assertion_audience="issuer" needs the issuer identifier: build the source with '
+            "from_issuer(), or pass issuer="
+        )
+    replaced = [issuer if value == ISSUER_AUDIENCE else value for value in values]
+    return replaced[0] if isinstance(audience, str) else list(dict.fromkeys(replaced))
