@@ -1,4 +1,7 @@
-"""Introspection's verdict cache: one request per token at a time, bounded by exp, short for refusals."""
+"""Introspection's verdict cache: one request per token at a time, bounded by exp.
+
+Refusals are remembered briefly.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ async def test_concurrent_verifications_of_one_token_make_one_request(
 
 
 async def test_a_cancelled_requester_hands_over_to_a_waiter(world: IntrospectionWorld) -> None:
-    """Cancelling the caller whose request is under way lets a waiting caller ask; both others pass."""
+    """Cancelling the caller whose request is under way lets a waiting caller ask."""
     token = world.opaque()
     passed = 0
     async with world.http() as http, world.verifier(http) as verifier:
@@ -158,7 +161,7 @@ async def test_cache_size_zero_asks_every_time(world: IntrospectionWorld) -> Non
 async def test_a_token_differing_in_one_character_is_its_own_entry(
     world: IntrospectionWorld,
 ) -> None:
-    """A forged variant of an accepted token is asked about (and refused), never served its verdict."""
+    """A forged variant of an accepted token is asked about, never served its verdict."""
     token = world.opaque()
     forged = token[:-1] + ("A" if token[-1] != "A" else "B")
     async with world.http() as http, world.verifier(http) as verifier:
