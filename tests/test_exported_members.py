@@ -34,7 +34,7 @@ PUBLIC = {
     ],
     "tokensources.testing": [
         "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "AuthorizationServer", "Counters", "Faults",
-        "MalformedKind",
+        "LoggedRequest", "MalformedKind", "RequestLog", "Tenant",
     ],
 }  # fmt: skip
 

@@ -55,9 +55,9 @@ async def test_a_cancelled_requester_hands_over_to_a_waiter(world: Introspection
         world.gate.close()
         with anyio.fail_after(10):
             async with anyio.create_task_group() as tg:
-                with anyio.CancelScope() as first:
-                    tg.start_soon(lambda: _run_in(first, one))
-                    await anyio.wait_all_tasks_blocked()
+                first = anyio.CancelScope()
+                tg.start_soon(_run_in, first, one)
+                await anyio.wait_all_tasks_blocked()
                 tg.start_soon(one)
                 tg.start_soon(one)
                 await anyio.wait_all_tasks_blocked()
