@@ -29,6 +29,7 @@ __all__ = [
     "basic_authorization",
     "cache_max_age",
     "expires_in_seconds",
+    "json_object",
     "judge_token_response",
     "jwt_expiry",
     "parse_retry_after",
@@ -255,6 +256,33 @@ def token_from_fields(
         scope=scope if isinstance(scope, str) else None,
         extra={k: v for k, v in fields.items() if k not in known},
     )
+
+
+def json_object(raw: RawResponse, *, what: str, url: str, secrets: Iterable[str]) -> dict[str, Any]:
+    """The body of ``raw`` as a JSON object, for documents that must be one (metadata, answers).
+
+    Args:
+        raw: the answer.
+        what: how the message names the document, e.g. "the metadata at <url>".
+        url: the redacted URL the error carries.
+        secrets: values masked in the body excerpt the error carries.
+
+    Raises:
+        TokenResponseError: the body is not JSON, or JSON but not an object.
+    """
+    try:
+        document = json.loads(raw.body)
+    except (ValueError, UnicodeDecodeError):
+        document = None
+    if not isinstance(document, dict):
+        raise TokenResponseError(
+            f"{what} is not a JSON object",
+            content_type=raw.content_type,
+            # What the request carried (a proxy credential, say) is masked.
+            body_excerpt=excerpt(raw.body, secrets),
+            url=url,
+        )
+    return document
 
 
 def _decode_body(raw: RawResponse) -> dict[str, Any] | None:

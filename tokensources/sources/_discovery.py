@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from .._errors import ConfigError, TokenEndpointError, TokenResponseError
+from .._errors import ConfigError, TokenEndpointError
 from .._http import HttpClient, check_endpoint_url
 from .._redact import excerpt, safe_url
+from .._wire import json_object
 
 __all__ = ["discover", "metadata_urls"]
 
@@ -70,18 +70,8 @@ async def discover(
             )
     finally:
         await client.aclose()
-    try:
-        document = json.loads(raw.body)
-    except (ValueError, UnicodeDecodeError):
-        document = None
-    if not isinstance(document, dict):
-        raise TokenResponseError(
-            f"the metadata at {safe_url(url)} is not a JSON object",
-            content_type=raw.content_type,
-            # What your client's request carried (a proxy credential, say) is masked.
-            body_excerpt=excerpt(raw.body, raw.carried),
-            url=safe_url(url),
-        )
+    where = safe_url(url)
+    document = json_object(raw, what=f"the metadata at {where}", url=where, secrets=raw.carried)
     if str(document.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
         named = excerpt(str(document.get("issuer")), raw.carried, limit=100)
         raise ConfigError(

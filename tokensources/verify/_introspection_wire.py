@@ -20,7 +20,7 @@ from typing import Any
 
 from .._errors import InvalidTokenError, TokenEndpointError, TokenResponseError
 from .._redact import excerpt, safe_url
-from .._wire import RawResponse, parse_retry_after
+from .._wire import RawResponse, json_object, parse_retry_after
 from ._claims import Claims
 from ._decode import (
     check_audience,
@@ -115,17 +115,9 @@ def read_answer(raw: RawResponse, *, secrets: tuple[str, ...]) -> dict[str, Any]
             f"the introspection answer from {where} is larger than {MAX_INTROSPECTION_BYTES} bytes",
             url=where,
         )
-    try:
-        fields = json.loads(raw.body)
-    except (ValueError, UnicodeDecodeError):
-        fields = None
-    if not isinstance(fields, dict):
-        raise TokenResponseError(
-            f"the introspection answer from {where} is not a JSON object",
-            content_type=raw.content_type,
-            body_excerpt=excerpt(raw.body, masked),
-            url=where,
-        )
+    fields = json_object(
+        raw, what=f"the introspection answer from {where}", url=where, secrets=masked
+    )
     # RFC 7662 §2.2: "active" is REQUIRED and a boolean; "true" as a string is not one.
     if not isinstance(fields.get("active"), bool):
         raise TokenResponseError(

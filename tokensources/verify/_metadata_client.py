@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -11,7 +10,7 @@ import httpx
 from .._errors import TokenEndpointError, TokenResponseError
 from .._http import HttpClient, check_endpoint_url
 from .._redact import excerpt, safe_url
-from .._wire import parse_retry_after
+from .._wire import json_object, parse_retry_after
 from ._resource_metadata import check_resource, metadata_location
 
 __all__ = ["MAX_METADATA_BYTES", "fetch_resource_metadata"]
@@ -94,17 +93,9 @@ async def fetch_resource_metadata(
         raise TokenResponseError(
             f"the resource metadata at {where} is larger than {MAX_METADATA_BYTES} bytes", url=where
         )
-    try:
-        document = json.loads(raw.body)
-    except (ValueError, UnicodeDecodeError):
-        document = None
-    if not isinstance(document, dict):
-        raise TokenResponseError(
-            f"the resource metadata at {where} is not a JSON object",
-            content_type=raw.content_type,
-            body_excerpt=excerpt(raw.body, raw.carried),
-            url=where,
-        )
+    document = json_object(
+        raw, what=f"the resource metadata at {where}", url=where, secrets=raw.carried
+    )
     # RFC 9728 §3.3: identical, character for character; otherwise "MUST NOT be used".
     named = document.get("resource")
     if named != resource:
