@@ -7,6 +7,11 @@ while the JWKS is being fetched):
 * warm — ``await verifier.verify(token)`` per second with the keys cached,
   next to ``jwt.decode`` with the key in hand (the signature check alone),
   so the overhead of the library is the ratio of the two.
+* the verified-token cache — the cost of verifying a token seen before and
+  of a first verification (a token never seen, keys in hand), each as a
+  ratio to ``jwt.decode`` with the key in hand on the same tokens, measured
+  in the same run (goals: at most 1/20 and at most 1.25×), and the memory a
+  remembered result takes (traced allocations per entry).
 * cold storms — N concurrent verifications on a fresh verifier (discovery
   and JWKS not fetched yet). Reported: JWKS fetches (target: 1), discovery
   requests (target: 1), wall time.
@@ -25,6 +30,7 @@ import json
 import secrets
 import statistics
 import time
+import tracemalloc
 from typing import Any
 
 import anyio
@@ -77,6 +83,63 @@ async def warm(server: AuthorizationServer, url: str, rounds: int) -> dict[str, 
         "jwt_decode_per_s": statistics.median(bare),
         "overhead_ratio": statistics.median(ratios),
     }
+
+
+async def seen_before(server: AuthorizationServer, rounds: int, batch: int) -> dict[str, Any]:
+    """Seen-before and first verifications against ``jwt.decode``, in alternating rounds.
+
+    Every round issues ``batch`` fresh tokens (distinct ``jti``): a new
+    verifier meets each once (a first verification, the result remembered),
+    then once more (seen before); ``jwt.decode`` checks the same tokens with
+    the key in hand. The verifier is given the key set (``jwks=``), so no
+    I/O is measured: only what the library adds to the signature check.
+    """
+    key = RSAAlgorithm.from_jwk(json.dumps(server.jwks()["keys"][0]))
+    audience = server.audience
+    first: list[float] = []
+    again: list[float] = []
+    bare: list[float] = []
+    for _ in range(rounds):
+        tokens = [server.issue_token() for _ in range(batch)]
+        verifier = JWTVerifier(server.issuer, audience, jwks=server.jwks())
+        started = time.perf_counter()
+        for token in tokens:
+            jwt.decode(token, key, algorithms=["RS256"], audience=audience)  # type: ignore[arg-type]
+        bare.append((time.perf_counter() - started) / batch)
+        started = time.perf_counter()
+        for token in tokens:
+            await verifier.verify(token)
+        first.append((time.perf_counter() - started) / batch)
+        started = time.perf_counter()
+        for token in tokens:
+            await verifier.verify(token)
+        again.append((time.perf_counter() - started) / batch)
+        await verifier.aclose()
+    return {
+        "jwt_decode_us": statistics.median(bare) * 1e6,
+        "first_us": statistics.median(first) * 1e6,
+        "seen_before_us": statistics.median(again) * 1e6,
+        "first_ratio": statistics.median(f / b for f, b in zip(first, bare, strict=True)),
+        "seen_before_ratio": statistics.median(a / b for a, b in zip(again, bare, strict=True)),
+        "bytes_per_entry": await _bytes_per_entry(server, batch),
+    }
+
+
+async def _bytes_per_entry(server: AuthorizationServer, count: int) -> float:
+    """Traced memory a verifier holds per remembered token, over ``count`` distinct tokens."""
+    tokens = [server.issue_token() for _ in range(count)]
+    verifier = JWTVerifier(server.issuer, server.audience, jwks=server.jwks())
+    await verifier.verify(tokens[0])  # key set parsed before measuring
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for token in tokens[1:]:
+            await verifier.verify(token)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    await verifier.aclose()
+    return held / (count - 1)
 
 
 async def storm(callers: int) -> dict[str, Any]:
@@ -150,10 +213,17 @@ async def run(backend: str, quick: bool) -> dict[str, Any]:
     server = AuthorizationServer()
     async with server.serve() as url:
         warm_result = await warm(server, url, 5 if quick else 25)
+    cache_result = await seen_before(server, 3 if quick else 15, 100 if quick else 400)
     sizes = (1, 100, 1000) if quick else (1, 100, 1000, 5000)
     storms = [await storm(n) for n in sizes]
     flood = await forged(200 if quick else 1000)
-    return {"backend": backend, "warm": warm_result, "storms": storms, "forged": flood}
+    return {
+        "backend": backend,
+        "warm": warm_result,
+        "verified_cache": cache_result,
+        "storms": storms,
+        "forged": flood,
+    }
 
 
 def main() -> int:
@@ -167,6 +237,19 @@ def main() -> int:
         "Warm verification (keys cached)",
         [{"backend": r["backend"], **r["warm"]} for r in results],
         ["backend", "verify_per_s", "jwt_decode_per_s", "overhead_ratio"],
+    )
+    print_table(
+        "Verified-token cache against jwt.decode (goals: seen before <= 0.05x, first <= 1.25x)",
+        [{"backend": r["backend"], **r["verified_cache"]} for r in results],
+        [
+            "backend",
+            "jwt_decode_us",
+            "first_us",
+            "seen_before_us",
+            "first_ratio",
+            "seen_before_ratio",
+            "bytes_per_entry",
+        ],
     )
     print_table(
         "Cold-start storms (target: 1 JWKS fetch, 1 discovery)",
