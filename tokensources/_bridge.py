@@ -31,6 +31,14 @@ the next caller's loop.
 A forked child starts clean (``os.register_at_fork``): it inherits the
 bridges' memory but none of the parent's threads, so no loop it remembers
 runs there. A token cached before the fork is still served.
+
+anyio supplies the loops' machinery (``BlockingPortal`` runs the private
+loop, ``anyio.from_thread.run`` and ``anyio.to_thread`` carry calls between
+threads); what is written here is what anyio lacks: claiming a source's home
+loop, moving it once a thread or another loop shows up, counting the
+clients of one source, and forgetting everything in a forked child. Why the
+private loop and the lease count are not ``start_blocking_portal()`` and
+``BlockingPortalProvider``: see ``_private_loop`` and ``_registry`` below.
 """
 
 from __future__ import annotations
@@ -330,7 +338,13 @@ class LoopBridge(_Bridge):
 # One bridge per source object, shared by every TokenAuth built on it, so a
 # source has one home however many clients use it. The count says when the
 # last TokenAuth lets go, so that the source is closed on the private loop
-# before that loop stops.
+# before that loop stops. Not anyio's BlockingPortalProvider, whose leases
+# are `with` blocks that start the loop on entry and stop it on the last
+# exit: here a lease is a TokenAuth (taken when it is built, given back by
+# close() from any thread), the private loop starts only when a thread or a
+# second loop calls (an async-only TokenAuth never starts one), and the last
+# release must close the source on that loop before it stops, a step the
+# provider has no place for (who holds the last lease is its private state).
 _registry_lock = threading.Lock()
 _registry: dict[int, tuple[object, SourceBridge, int]] = {}
 _bridges: weakref.WeakSet[_Bridge] = weakref.WeakSet()

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._chain import wrapper_chain
 from ._errors import ConfigError
 
 __all__ = [
@@ -31,9 +32,6 @@ __all__ = [
 # A user-chosen key goes inside a Redis Cluster hash tag, so it may not hold
 # braces; the rest keeps keys readable in `redis-cli` and safe in logs.
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9._:/@+=-]{1,200}")
-# Wrappers (buffer, retry, ...) expose the source they wrap as `.source`;
-# they do not change which token the endpoint issues.
-_MAX_UNWRAP = 16
 
 
 def shared_identity(source: object, key: str | None) -> str:
@@ -56,14 +54,11 @@ def shared_identity(source: object, key: str | None) -> str:
                 "(no braces or spaces)"
             )
         return key
-    current: object = source
-    for _ in range(_MAX_UNWRAP):
+    # Wrappers (buffer, retry, ...) do not change which token the endpoint issues.
+    for current in wrapper_chain(source):
         identity = getattr(current, "cache_identity", None)
         if isinstance(identity, str) and identity:
             return identity
-        current = getattr(current, "source", None)
-        if current is None:
-            break
     raise ConfigError(
         f"{type(source).__name__} has no cache_identity, so it cannot say which sources "
         "may share its tokens; pass key= naming the token (the same key means the same token)"

@@ -4,6 +4,22 @@ Nobody else's code runs on it and nobody else's threads wait in its worker
 threads, so what runs there (a token refresh, with its name resolution in a
 worker thread) can never be starved by its own waiters, and it ends only
 when its owner stops it.
+
+The portal is anyio's; only the thread around it is written here, because
+``anyio.from_thread.start_blocking_portal()`` (and ``BlockingPortalProvider``,
+which is built on it) falls short in two tested ways:
+
+* fork safety (tests/test_auth_fork.py): its clean-up is a generator's
+  ``finally`` that runs when the context manager is exited *or collected*,
+  and calls into the loop with no timeout. A forked child inherits the
+  object but not the loop's thread, so dropping it there blocks forever
+  (checked with anyio 4.16: the child never returns from the collection).
+  ``PrivateLoop`` holds nothing that acts on collection; a child forgets it.
+* answering every waiter on close (tests/test_bridge_close.py): a
+  plain exit stops the portal without cancelling what still runs and joins
+  the thread without a bound, so one hung token call would hang ``close()``
+  and the threads waiting for it. ``stop()`` cancels what runs and waits a
+  bounded time.
 """
 
 from __future__ import annotations
@@ -28,11 +44,8 @@ _Started = concurrent.futures.Future[tuple[BlockingPortal, EventLoopToken]]
 class PrivateLoop:
     """An event loop running in a daemon thread until ``stop()``; ``portal`` calls into it.
 
-    Not ``anyio.from_thread.start_blocking_portal()``: the clean-up of that
-    context manager also runs when it is garbage-collected, and in a forked
-    child, where the loop's thread does not exist, it waits for the loop
-    forever. This one holds nothing that acts on collection, so a child
-    simply forgets it. A daemon thread, so that a loop nobody stopped never
+    Not ``anyio.from_thread.start_blocking_portal()`` (see the module
+    docstring for why). A daemon thread, so that a loop nobody stopped never
     holds up interpreter exit.
 
     Attributes:

@@ -18,15 +18,13 @@ from contextlib import ExitStack, contextmanager
 
 import anyio.abc
 
+from .._chain import wrapper_chain
 from .._errors import TokenEndpointError, TokenSourceError
 from .._log import logger
 from .._source import TokenSource
 from ..wrappers._retry import FailureObserver, Retry
 
 __all__ = ["CooldownReporter", "cooldown_error"]
-
-# Wrappers expose the source they wrap as `.source`; chains are short.
-_MAX_UNWRAP = 16
 
 
 class CooldownReporter:
@@ -100,12 +98,4 @@ def cooldown_error(seconds: float, status: int) -> TokenEndpointError:
 
 def _retries_in(source: TokenSource) -> tuple[Retry, ...]:
     """Every ``Retry`` in the chain of wrappers from ``source`` down (through ``.source``)."""
-    found: list[Retry] = []
-    current: object = source
-    for _ in range(_MAX_UNWRAP):
-        if isinstance(current, Retry):
-            found.append(current)
-        current = getattr(current, "source", None)
-        if current is None:
-            break
-    return tuple(found)
+    return tuple(wrapper for wrapper in wrapper_chain(source) if isinstance(wrapper, Retry))

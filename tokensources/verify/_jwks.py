@@ -1,214 +1,119 @@
-"""The issuer's signing keys, fetched once and cached with ``reuse()``.
+"""The issuer's signing keys, fetched once and kept in a single-flight cache.
 
-The JWKS is treated as a token source like any other: an inner source
-fetches the document and returns it as a ``Token`` (the access token is a
-digest of the document, ``extra["keys"]`` the parsed keys), and ``reuse()``
-in front of it gives single flight, a hot path without I/O and
-``invalidate()`` for free. Timeline of one fetched JWKS::
+``KeyCache`` keeps the key set in a ``Cache[KeySet]`` (the generic cache of
+``tokensources._cache``), which gives single flight, a hot path without I/O
+and the backoff after failed fetches. Timeline of one fetched JWKS::
 
-    fetched ── max_age ──► refresh_at ── stale_if_error ──► expires_at
+    fetched ── max_age ──► refresh_at ── stale_if_error ──► usable_until
       fresh: no I/O          one caller refetches; if that fails the
                              cached keys keep serving (stale-if-error)
 
-After ``expires_at`` with the endpoint still down, verification fails with
-the fetch error (a transient ``TokenSourceError``), not with
+After ``usable_until`` with the endpoint still down, verification fails
+with the fetch error (a transient ``TokenSourceError``), not with
 ``InvalidTokenError``: the token may well be fine. With nothing usable
-cached, ``reuse()`` backs off after a failed fetch (jittered, doubling,
-never shorter than the endpoint's ``Retry-After``): callers meanwhile get
-that fetch's error at once, so incoming requests never drive one JWKS fetch
-each.
+cached, the cache backs off after a failed fetch (jittered, doubling, never
+shorter than the endpoint's ``Retry-After``): callers meanwhile get that
+fetch's error at once, so incoming requests never drive one JWKS fetch each.
+``DiscoveredJwksUri`` keeps the ``jwks_uri`` found by discovery the same way.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TypeVar
 
 import httpx
 
-from .._errors import (
-    ConfigError,
-    InvalidTokenError,
-    TokenEndpointError,
-    TokenResponseError,
-    TokenSourceError,
-)
+from .._cache import Cache, Entry, Observer
+from .._errors import InvalidTokenError, TokenResponseError, TokenSourceError
 from .._http import HttpClient
 from .._log import logger
-from .._redact import excerpt, safe_url
+from .._redact import safe_url
 from .._source import Clock
-from .._token import Token
-from .._wire import cache_max_age, parse_retry_after
 from ..sources import discover
-from ..wrappers import Reuse, reuse
-from ._jwk import KeySet, VerificationKey, parse_jwks
+from ._jwk import KeySet, VerificationKey
+from ._jwks_fetch import fetch_jwks
 
-__all__ = ["MAX_JWKS_BYTES", "Discovery", "JWKSFetch", "KeyCache"]
+__all__ = ["DiscoveredJwksUri", "KeyCache"]
 
-# Real key sets are a few KiB (dozens of keys at most).
-MAX_JWKS_BYTES = 256 * 1024
+T = TypeVar("T")
+
 # However short the endpoint's Cache-Control, keys are kept at least this long.
 MIN_JWKS_MAX_AGE = 60.0
 
 
-class Discovery:
-    """A token source whose "token" is the issuer's ``jwks_uri``, found by discovery.
+class _Reports(Observer[T]):
+    """Logs a failed fetch that leaves nothing to serve; names the value, never its content."""
 
-    Wrapped in ``reuse()`` it is fetched once (single flight) and kept: the
-    token has no expiry.
+    __slots__ = ("_what",)
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+
+    def label(self, value: T) -> str:
+        """Name the cached value in error messages."""
+        return self._what
+
+    def failed(
+        self, error: Exception, usable: T | None, usable_for: float, retry_in: float
+    ) -> None:
+        """Log the failure: callers get its error until the next attempt."""
+        logger.warning(
+            "fetching %s failed (%s: %s); callers get this error for %.1fs until the next attempt",
+            self._what,
+            type(error).__name__,
+            error,
+            retry_in,
+        )
+
+
+class DiscoveredJwksUri:
+    """The issuer's ``jwks_uri``, found by discovery (RFC 8414) once and then kept.
+
+    Callable: ``await jwks_uri()``. Concurrent first calls make one
+    discovery; a failed one backs off like the key set's cold fetch.
     """
 
-    def __init__(self, issuer: str, http: httpx.AsyncClient | None, *, insecure: bool) -> None:
+    __slots__ = ("_cache", "_http", "_insecure", "_issuer")
+
+    def __init__(
+        self, issuer: str, http: httpx.AsyncClient | None, *, insecure: bool, clock: Clock
+    ) -> None:
         self._issuer = issuer
         self._http = http
         self._insecure = insecure
+        what = f"the metadata of issuer {safe_url(issuer)}"
+        self._cache: Cache[str] = Cache(self._discover, clock=clock, observer=_Reports(what))
 
-    async def token(self) -> Token:
-        """Discover the issuer's metadata and return its ``jwks_uri`` as a token.
+    async def __call__(self) -> str:
+        """The ``jwks_uri``, discovered on the first call.
 
-        Concurrency and cancellation: called by ``reuse()`` one at a time;
-        cancelling abandons the request.
+        Concurrency and cancellation: safe for any number of concurrent
+        callers, who share one discovery; cancelling the one discovering
+        hands the discovery to another.
 
         Raises:
             TokenSourceError: discovery failed or named no ``jwks_uri``.
         """
+        return await self._cache.get()
+
+    async def _discover(self) -> Entry[str]:
         metadata = await discover(self._issuer, http=self._http, allow_insecure_http=self._insecure)
         jwks_uri = metadata.get("jwks_uri")
         if not isinstance(jwks_uri, str) or not jwks_uri:
             raise TokenResponseError(
                 f"the metadata of issuer {safe_url(self._issuer)} has no jwks_uri"
             )
-        return Token(access_token=jwks_uri)
-
-    def invalidate(self, token: Token) -> None:
-        """Nothing to drop: discovery keeps no state."""
-
-
-class JWKSFetch:
-    """A token source that fetches the JWKS and returns it as a ``Token``.
-
-    On a failed fetch it returns the last good key set while that is within
-    its stale-if-error window, so a refetch forced by an unknown ``kid``
-    never throws away working keys.
-
-    Attributes:
-        last_attempt_at: when the last fetch started (clock time), or -inf.
-        fetching: whether a fetch is under way.
-    """
-
-    def __init__(
-        self,
-        url: Callable[[], Awaitable[str]],
-        http: HttpClient,
-        *,
-        max_age: float,
-        stale_if_error: float,
-        clock: Clock,
-    ) -> None:
-        self._url = url
-        self._http = http
-        self._max_age = max_age
-        self._stale_if_error = stale_if_error
-        self._clock = clock
-        self._last: Token | None = None
-        self._failures = 0
-        self.last_attempt_at = -math.inf
-        self.fetching = False
-
-    async def token(self) -> Token:
-        """Fetch the JWKS (or fall back to the last good one) as a ``Token``.
-
-        Concurrency and cancellation: called by ``reuse()`` one at a time;
-        cancelling abandons the request and keeps the last good keys.
-
-        Raises:
-            TokenSourceError: the fetch failed and no cached keys are left.
-        """
-        now = self.last_attempt_at = self._clock()
-        self.fetching = True
-        try:
-            keys, digest, server_max_age = await self._fetch()
-        except TokenSourceError as exc:
-            return self._stale(exc)
-        finally:
-            self.fetching = False
-        self._failures = 0
-        # The endpoint's Cache-Control may shorten the interval (a provider that
-        # is about to rotate), never lengthen it, and never below the floor that
-        # keeps a no-cache endpoint from being fetched on every verification.
-        max_age = self._max_age
-        if server_max_age is not None:
-            max_age = min(max_age, max(server_max_age, MIN_JWKS_MAX_AGE))
-        token = Token(
-            access_token=digest,
-            refresh_at=now + max_age,
-            expires_at=now + max_age + self._stale_if_error,
-            extra={"keys": keys},
-        )
-        self._last = token
-        return token
-
-    def _stale(self, error: TokenSourceError) -> Token:
-        """The last good key set, marked to be retried after a growing delay."""
-        last, now = self._last, self._clock()
-        if last is None or last.expired(now):
-            raise error
-        self._failures += 1
-        # Exponential backoff from 2 s, never longer than a normal refresh interval.
-        retry_in = min(self._max_age, 2.0 ** min(self._failures, 16))
-        logger.warning(
-            "JWKS fetch failed (%s: %s); still using the %d cached keys, next attempt in %.0fs",
-            type(error).__name__,
-            error,
-            len(_keys(last).keys),
-            retry_in,
-        )
-        return last.replace(refresh_at=now + retry_in)
-
-    async def _fetch(self) -> tuple[KeySet, str, float | None]:
-        url = await self._url()
-        raw = await self._http.request(
-            "GET", url, headers={"Accept": "application/json"}, max_body=MAX_JWKS_BYTES
-        )
-        where = safe_url(url)
-        if raw.status_code != 200:
-            raise TokenEndpointError(
-                f"the JWKS endpoint {where} answered {raw.status_code}",
-                status_code=raw.status_code,
-                # RFC 9110 §10.2.3: the cache waits at least this long to retry.
-                retry_after=parse_retry_after(raw.retry_after, raw.sent_at),
-                body_excerpt=excerpt(raw.body),
-                url=where,
-            )
-        if raw.truncated:
-            raise TokenResponseError(
-                f"the JWKS at {where} is larger than {MAX_JWKS_BYTES} bytes", url=where
-            )
-        try:
-            keys = parse_jwks(raw.body)
-        except (ValueError, UnicodeDecodeError):
-            raise TokenResponseError(
-                f"the JWKS at {where} is not a JSON object with a 'keys' array",
-                content_type=raw.content_type,
-                body_excerpt=excerpt(raw.body),
-                url=where,
-            ) from None
-        if not keys.keys:
-            raise TokenResponseError(f"the JWKS at {where} holds no usable signing key", url=where)
-        logger.debug("fetched the JWKS from %s: %d usable keys", where, len(keys.keys))
-        return keys, hashlib.sha256(raw.body).hexdigest(), cache_max_age(raw.cache_control)
-
-    def invalidate(self, token: Token) -> None:
-        """Nothing to drop here; the cache in front does that."""
+        # An issuer's key location does not move: kept for the verifier's life.
+        return Entry(jwks_uri, math.inf, math.inf)
 
 
 class KeyCache:
     """Finds the key for a token header, fetching the JWKS as rarely as possible.
 
     * Cold cache: however many verifications start at once, one fetch. If
-      it fails, verifications get its error at once until ``reuse()``'s
+      it fails, verifications get its error at once until the cache's
       backoff has passed; then one of them fetches again.
     * Unknown ``kid``: the JWKS is refetched (the issuer may have rotated
       its keys) if no fetch started within ``cooldown`` seconds, and the
@@ -217,8 +122,24 @@ class KeyCache:
       under way, it is refused at once. So a flood of forged ``kid``s costs
       at most one fetch per cool-down.
     * Known ``kid``: never waits for such a refetch; the cached keys keep
-      serving while it runs (``Reuse.refresh()`` keeps them in place).
+      serving while it runs (``Cache.refresh()`` keeps them in place).
+    * A failed refetch keeps the last good keys while they are within their
+      stale-if-error window and tries again after a growing delay, so a
+      refetch forced by an unknown ``kid`` never throws away working keys.
     """
+
+    __slots__ = (
+        "_cache",
+        "_clock",
+        "_cooldown",
+        "_failures",
+        "_http",
+        "_last",
+        "_last_attempt_at",
+        "_max_age",
+        "_stale_if_error",
+        "_url",
+    )
 
     def __init__(
         self,
@@ -230,22 +151,23 @@ class KeyCache:
         cooldown: float,
         clock: Clock,
     ) -> None:
-        self._fetch = JWKSFetch(
-            url, http, max_age=max_age, stale_if_error=stale_if_error, clock=clock
-        )
-        # skew=0: a key set does not go bad near its expiry the way a bearer
-        # token in flight does.
-        self._cache: Reuse = reuse(self._fetch, skew=0.0, clock=clock)
+        self._url = url
+        self._http = http
+        self._max_age = max_age
+        self._stale_if_error = stale_if_error
         self._cooldown = cooldown
         self._clock = clock
+        self._last: Entry[KeySet] | None = None
+        self._failures = 0
+        self._last_attempt_at = -math.inf
+        self._cache: Cache[KeySet] = Cache(self._fetch, clock=clock, observer=_Reports("the JWKS"))
 
     def fresh(self) -> KeySet | None:
         """The cached key set if it is fresh (no fetch due), else None; never fetches.
 
-        Safe from any thread (see ``Reuse.fresh``).
+        Safe from any thread (see ``Cache.fresh``).
         """
-        token = self._cache.fresh()
-        return None if token is None else _keys(token)
+        return self._cache.fresh()
 
     async def find(self, kid: str | None, alg: str) -> VerificationKey:
         """The key that verifies a token with header ``kid`` and ``alg``.
@@ -259,8 +181,7 @@ class KeyCache:
             TokenSourceError: the JWKS could not be fetched and no cached
                 keys are usable (transient: the token itself may be fine).
         """
-        token = await self._cache.token()
-        keys = _keys(token)
+        keys = await self._cache.get()
         key = keys.find(kid, alg)
         if key is not None:
             return key
@@ -268,20 +189,49 @@ class KeyCache:
             # The issuer has this key (or the token names none): a refetch
             # would not change the verdict.
             raise InvalidTokenError(f"no key of the issuer fits the token's algorithm {alg}")
-        if self._fetch.fetching or self._clock() - self._fetch.last_attempt_at >= self._cooldown:
-            if not self._fetch.fetching:
+        fetching = self._cache.fetching
+        if fetching or self._clock() - self._last_attempt_at >= self._cooldown:
+            if not fetching:
                 logger.info("token signed with an unknown key id; refetching the JWKS")
             # Joins the fetch under way or starts one; meanwhile the cached
             # keys keep serving every other caller.
-            token = await self._cache.refresh()
-        key = _keys(token).find(kid, alg)
+            keys = await self._cache.refresh()
+        key = keys.find(kid, alg)
         if key is None:
             raise InvalidTokenError("the token's key id is not in the issuer's JWKS")
         return key
 
+    async def _fetch(self) -> Entry[KeySet]:
+        """Fetch the JWKS, or fall back to the last good key set (called one at a time)."""
+        now = self._last_attempt_at = self._clock()
+        try:
+            fetched = await fetch_jwks(await self._url(), self._http)
+        except TokenSourceError as exc:
+            return self._stale(exc)
+        self._failures = 0
+        # The endpoint's Cache-Control may shorten the interval (a provider that
+        # is about to rotate), never lengthen it, and never below the floor that
+        # keeps a no-cache endpoint from being fetched on every verification.
+        max_age = self._max_age
+        if fetched.max_age is not None:
+            max_age = min(max_age, max(fetched.max_age, MIN_JWKS_MAX_AGE))
+        entry = Entry(fetched.keys, now + max_age, now + max_age + self._stale_if_error)
+        self._last = entry
+        return entry
 
-def _keys(token: Token) -> KeySet:
-    keys: Any = token.extra.get("keys")
-    if not isinstance(keys, KeySet):  # pragma: no cover - JWKSFetch always sets it
-        raise ConfigError("the JWKS cache holds no key set")
-    return keys
+    def _stale(self, error: TokenSourceError) -> Entry[KeySet]:
+        """The last good key set, due again after a growing delay; else ``error``."""
+        last, now = self._last, self._clock()
+        if last is None or now >= last.usable_until:
+            raise error
+        self._failures += 1
+        # Exponential backoff from 2 s, never longer than a normal refresh interval.
+        retry_in = min(self._max_age, 2.0 ** min(self._failures, 16))
+        logger.warning(
+            "JWKS fetch failed (%s: %s); still using the %d cached keys, next attempt in %.0fs",
+            type(error).__name__,
+            error,
+            len(last.value.keys),
+            retry_in,
+        )
+        return Entry(last.value, min(now + retry_in, last.usable_until), last.usable_until)

@@ -12,13 +12,12 @@ from .._closing import AsyncClosing
 from .._errors import ConfigError
 from .._http import HttpClient, check_endpoint_url
 from .._source import Clock
-from ..wrappers import Reuse, reuse
 from ..wrappers._checks import check_seconds
 from ._claims import Claims, ScopeLists, check_granted
 from ._decode import ClaimRules, decode_claims
 from ._header import read_header
 from ._jwk import KeySet, VerificationKey, check_algorithms
-from ._jwks import Discovery, KeyCache
+from ._jwks import DiscoveredJwksUri, KeyCache
 from ._lru import check_cache_size
 from ._static_keys import JWKSDocument, StaticKeys
 from ._tokens import check_token, token_digest
@@ -190,13 +189,10 @@ class JWTVerifier(AsyncClosing):
 
             async def url() -> str:
                 return fixed
-        else:
-            discovery: Reuse = reuse(Discovery(self._issuer, http, insecure=insecure))
 
-            async def url() -> str:
-                return (await discovery.token()).access_token
-
-        return KeyCache(url, self._http, clock=self._clock, **cache)
+            return KeyCache(url, self._http, clock=self._clock, **cache)
+        discovered = DiscoveredJwksUri(self._issuer, http, insecure=insecure, clock=self._clock)
+        return KeyCache(discovered, self._http, clock=self._clock, **cache)
 
     @property
     def issuer(self) -> str:
