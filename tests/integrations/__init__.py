@@ -1,0 +1,1 @@
+"""Tests of the other HTTP clients: requests and aiohttp."""

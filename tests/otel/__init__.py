@@ -1,0 +1,1 @@
+"""Tests of tokensources.otel, with the real OpenTelemetry SDK and its in-memory readers."""

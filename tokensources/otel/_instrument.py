@@ -1,0 +1,91 @@
+"""instrument(): turn on metrics and spans for every cache, now and later built."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+
+from opentelemetry import metrics, trace
+
+from ..wrappers._hooks import plug
+from ._metrics import register
+from ._spans import RefreshTelemetry
+
+__all__ = ["Instrumentation", "instrument"]
+
+_SCOPE = "tokensources"
+_lock = threading.Lock()
+_current: list[Instrumentation] = []
+
+
+def instrument(
+    *,
+    meter_provider: metrics.MeterProvider | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+) -> Instrumentation:
+    """Report metrics and spans of every ``reuse()`` cache in the process, until ``uninstrument()``.
+
+    The hot path stays as it is: caches always count in plain integers, and
+    the observable instruments read those counts only when the meter
+    collects. Refreshes (the slow path) get a span and a duration each.
+
+    Without a configured OpenTelemetry SDK the API's providers do nothing,
+    so neither does this. An exporter, meter or tracer that raises never
+    breaks ``token()``: the error is logged and ignored. Calling
+    ``instrument()`` again replaces the previous instrumentation.
+
+    Args:
+        meter_provider: where metrics go; default the global provider.
+        tracer_provider: where spans go; default the global provider.
+
+    Returns:
+        The instrumentation; ``uninstrument()`` (or leaving ``with
+        instrument() ...:``) turns it off.
+    """
+    meter = (meter_provider or metrics.get_meter_provider()).get_meter(_SCOPE)
+    tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(_SCOPE)
+    instrumentation = Instrumentation(RefreshTelemetry(tracer, meter))
+    register(meter, instrumentation.active)
+    with _lock:
+        for previous in _current:
+            previous.uninstrument()
+        _current[:] = [instrumentation]
+        plug.telemetry = instrumentation.telemetry
+    return instrumentation
+
+
+class Instrumentation:
+    """What ``instrument()`` turned on; ``uninstrument()`` turns it off.
+
+    OpenTelemetry cannot remove instruments from a meter: after
+    ``uninstrument()`` they stay registered and report nothing.
+
+    Attributes:
+        telemetry: what every cache tells about its refreshes while this
+            instrumentation is the one in use.
+    """
+
+    def __init__(self, telemetry: RefreshTelemetry) -> None:
+        self.telemetry = telemetry
+        self._active = True
+
+    def active(self) -> bool:
+        """Whether this instrumentation still reports."""
+        return self._active
+
+    def uninstrument(self) -> None:
+        """Stop reporting: no more spans, and the instruments observe nothing. Idempotent."""
+        self._active = False
+        if plug.telemetry is self.telemetry:
+            plug.telemetry = None
+
+    def __enter__(self) -> Instrumentation:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.uninstrument()
