@@ -220,7 +220,9 @@ class Retry(AsyncClosing):
                 delay = self._delay(exc, attempt, started)
                 if delay is None:
                     raise
-                logger.info(
+                # DEBUG: a retried failure is not an outcome; the last one, if
+                # the retries run out, reaches the caller (or the cache's log).
+                logger.debug(
                     "token request failed (%s: %s); attempt %d of %d, next in %.2fs",
                     type(exc).__name__,
                     exc,
