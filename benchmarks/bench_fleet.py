@@ -240,14 +240,14 @@ def _scale_once(order: dict[str, Any], inbox: Any, outbox: Any) -> dict[str, Any
 
 
 async def _scale_calls(order: dict[str, Any], inbox: Any, outbox: Any) -> dict[str, Any]:
-    if order["cluster"]:
-        client: Any = redis.asyncio.RedisCluster(host="127.0.0.1", port=order["port"])
-    else:
-        client = redis.asyncio.Redis(port=order["port"])
-    await client.ping()  # connected (and the slots known) before the count starts
-    credentials = ClientCredentials(order["token_url"], DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
-    lead = order["lifetime"] / 4
-    source = RedisShared(buffer(credentials, lead, jitter=0), client, namespace=order["namespace"])
+    try:
+        client, source = await _scale_member(order)
+    except Exception as exc:
+        # Still at the start line with the others, so that the pool's
+        # messages stay in step: "ready", the start instant, one report.
+        outbox.put("ready")
+        await anyio.to_thread.run_sync(inbox.get)
+        return {"calls": 0, "errors": {type(exc).__name__: 1}, "crash": repr(exc)}
     outbox.put("ready")
     start_at = float(await anyio.to_thread.run_sync(inbox.get))  # one start line for all
     end_at = start_at + order["duration"]
@@ -271,6 +271,19 @@ async def _scale_calls(order: dict[str, Any], inbox: Any, outbox: Any) -> dict[s
             tg.start_soon(caller)
     await client.aclose()
     return {"calls": calls, "errors": errors}
+
+
+async def _scale_member(order: dict[str, Any]) -> tuple[Any, RedisShared]:
+    """One process's client (connected, the slots known) and source, before the count starts."""
+    if order["cluster"]:
+        client: Any = redis.asyncio.RedisCluster(host="127.0.0.1", port=order["port"])
+    else:
+        client = redis.asyncio.Redis(port=order["port"])
+    await client.ping()
+    credentials = ClientCredentials(order["token_url"], DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
+    lead = order["lifetime"] / 4
+    source = RedisShared(buffer(credentials, lead, jitter=0), client, namespace=order["namespace"])
+    return client, source
 
 
 class ScalePool:
@@ -415,6 +428,7 @@ def _scale_row(
         "token() calls": calls,
         "errors": sum(sum(r["errors"].values()) for r in reports),
         "error kinds": sorted({kind for r in reports for kind in r["errors"]}),
+        "crashes": sorted({r["crash"] for r in reports if "crash" in r}),
         "cold-start token requests": cold,
         "token requests": requests,
         "ideal": ideal,
@@ -504,6 +518,9 @@ def main() -> int:
     ]
     title = "RedisShared at scale: a cold start, then several token lifetimes"
     print_table(title, results["scale"], scale_columns)
+    for row in results["scale"]:
+        for crash in row["crashes"]:
+            print(f"{row['topology']}: a process could not run: {crash}")
     if args.json:
         write_json(args.json, "fleet", results)
     return 0

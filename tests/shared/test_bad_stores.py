@@ -1,10 +1,11 @@
 """Bad stores and bad clients: refused clearly, or served around without a failed call.
 
-Against real servers: an ACL user without ``EVAL``/``EVALSHA`` (scripts
-refused: plain commands instead), a read-only replica promoted late (writes
-answer ``READONLY``), and a server requiring a password the client lacks
-(logged once, tokens fetched directly, no secret in the logs). Each runs for
-every client library on each loop it runs on.
+Against real servers: an ACL user without ``EVAL``/``EVALSHA``, and a
+server with both disabled (scripts refused: plain commands instead); a
+read-only replica promoted late (writes answer ``READONLY``); and a server
+requiring a password the client lacks (logged once, tokens fetched
+directly, no secret in the logs). Each runs for every client library on
+each loop it runs on.
 """
 
 from __future__ import annotations
@@ -14,20 +15,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import coredis
 import pytest
 import redis
+import redis.asyncio
 import valkey
+from coredis.connection import TCPLocation
 
 from tests.clock import FakeClock
-from tests.support.redis_servers import RedisServer
+from tests.support.redis_clients import Flavour, open_clients
+from tests.support.redis_servers import RedisServer, running
 from tests.support.redis_topologies import Node, wait_until
+from tests.support.shared_helpers import call_many, make_source
 from tokensources import ConfigError, Static
 from tokensources.cli._redis import free_port, redis_binary
 from tokensources.shared import RedisShared
 from tokensources.testing import AuthorizationServer
-
-from .clients import Flavour, open_clients
-from .helpers import call_many, make_source
 
 pytestmark = pytest.mark.anyio
 
@@ -55,12 +58,27 @@ def logged(caplog: pytest.LogCaptureFixture) -> str:
     return "\n".join(record.getMessage() for record in caplog.records)
 
 
-@pytest.mark.parametrize(
-    "client",
-    [object(), {"host": "127.0.0.1"}, redis.Redis(), valkey.Valkey()],
-    ids=["object", "dict", "redis-sync", "valkey-sync"],
-)
-def test_an_unsupported_client_is_refused_naming_what_is_supported(client: object) -> None:
+UNSUPPORTED = {
+    "object": (object(), None),
+    "dict": ({"host": "127.0.0.1"}, None),
+    "redis-sync": (redis.Redis(), "the synchronous client; use redis.asyncio's"),
+    "valkey-sync": (valkey.Valkey(), "the synchronous client; use valkey.asyncio's"),
+    "redis-pool": (redis.asyncio.ConnectionPool(), None),
+    "redis-sentinel": (
+        redis.asyncio.Sentinel([("127.0.0.1", 1)]),  # type: ignore[no-untyped-call]
+        "the Sentinel itself; pass the client that its master_for(name) returns",
+    ),
+    "coredis-sentinel": (
+        coredis.Sentinel(sentinels=[TCPLocation("127.0.0.1", 1)]),
+        "the Sentinel itself; pass the client that its primary_for(name) returns",
+    ),
+}
+
+
+@pytest.mark.parametrize(("client", "hint"), UNSUPPORTED.values(), ids=UNSUPPORTED.keys())
+def test_an_unsupported_client_is_refused_naming_what_is_supported(
+    client: object, hint: str | None
+) -> None:
     """A client object of an unsupported type is a ConfigError naming the supported ones."""
     with pytest.raises(ConfigError) as caught:
         RedisShared(Static("a-token"), client, key="k")  # type: ignore[arg-type]
@@ -69,6 +87,8 @@ def test_an_unsupported_client_is_refused_naming_what_is_supported(client: objec
         assert supported in message
     assert type(client).__qualname__ in message
     assert "a-token" not in message
+    if hint is not None:
+        assert hint in message
 
 
 @pytest.fixture
@@ -99,21 +119,14 @@ async def test_scripts_refused_by_the_acl_fall_back_to_plain_commands(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Without EVAL the fleet still shares one token and releases its lock; said once, no secret."""
-    server.faults.latency = 0.1
-    login = {"username": no_scripts_user, "password": PASSWORD}
+    login: dict[str, Any] = {"username": no_scripts_user, "password": PASSWORD}
     with caplog.at_level(logging.DEBUG, logger="tokensources"):
         async with open_clients(flavour.library, 4, port=redis_server.port, **login) as clients:
-            fleet = members(server, clock, clients, namespace)
-            tokens = await call_many(fleet, 25)
-            clock.advance(server.token_lifetime + 1)
-            later = await call_many(fleet, 25)
-    assert len({t.access_token for t in tokens}) == 1
-    assert len({t.access_token for t in later}) == 1
-    assert len(tokens) == len(later) == 100
-    assert server.counters.token_requests == 2
+            await share_without_scripts(server, clock, clients, namespace)
     text = logged(caplog)
     # Each member learns it once; the lock was released by plain compare-and-delete.
-    assert text.count("refused a script") == len(fleet)
+    assert text.count("refused a script") == 4
+    assert "NOPERM" in text or "permission" in text
     assert "Redis unavailable" not in text
     assert PASSWORD not in text
     with redis_server.client() as inspect:
@@ -121,19 +134,62 @@ async def test_scripts_refused_by_the_acl_fall_back_to_plain_commands(
 
 
 @pytest.fixture
+def scriptless_server(tmp_path: Path) -> Iterator[Node]:
+    """A server on which EVAL and EVALSHA are disabled (renamed away), as some services do."""
+    disabled = ["--rename-command", "EVAL", "", "--rename-command", "EVALSHA", ""]
+    with running(
+        Node(redis_binary(), tmp_path / "scriptless", port=free_port(), args=disabled)
+    ) as node:
+        yield node
+
+
+async def test_scripts_disabled_by_the_server_fall_back_to_plain_commands(
+    server: AuthorizationServer,
+    clock: FakeClock,
+    flavour: Flavour,
+    namespace: str,
+    scriptless_server: Node,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server without EVAL ("unknown command") is served by plain commands, said once each."""
+    with caplog.at_level(logging.DEBUG, logger="tokensources"):
+        async with open_clients(flavour.library, 4, port=scriptless_server.port) as clients:
+            await share_without_scripts(server, clock, clients, namespace)
+    text = logged(caplog)
+    assert text.count("refused a script") == 4
+    assert "unknown command" in text.lower()
+    assert "Redis unavailable" not in text
+    with scriptless_server.client() as inspect:
+        assert not list(inspect.scan_iter(match=f"{namespace}:*:lock"))
+
+
+async def share_without_scripts(
+    server: AuthorizationServer, clock: FakeClock, clients: list[Any], namespace: str
+) -> None:
+    """Two lifetimes of 25 callers on each client: one token per lifetime, shared by all."""
+    server.faults.latency = 0.1
+    fleet = members(server, clock, clients, namespace)
+    tokens = await call_many(fleet, 25)
+    clock.advance(server.token_lifetime + 1)
+    later = await call_many(fleet, 25)
+    assert len({t.access_token for t in tokens}) == 1
+    assert len({t.access_token for t in later}) == 1
+    assert len(tokens) == len(later) == 25 * len(fleet)
+    assert server.counters.token_requests == 2
+
+
+@pytest.fixture
 def replica(tmp_path: Path) -> Iterator[Node]:
     """A server that is the read-only replica of a master that is not there."""
-    node = Node(
-        redis_binary(),
-        tmp_path / "replica",
-        port=free_port(),
-        args=["--replicaof", "127.0.0.1", str(free_port())],
-    )
-    node.start()
-    try:
+    with running(
+        Node(
+            redis_binary(),
+            tmp_path / "replica",
+            port=free_port(),
+            args=["--replicaof", "127.0.0.1", str(free_port())],
+        )
+    ) as node:
         yield node
-    finally:
-        node.stop()
 
 
 async def test_a_read_only_replica_promoted_late_fails_no_call(
@@ -152,7 +208,7 @@ async def test_a_read_only_replica_promoted_late_fails_no_call(
             assert len(during) == 60
             assert server.counters.token_requests == len(fleet)  # one each, none per caller
             with replica.client() as admin:
-                admin.execute_command("REPLICAOF", "NO", "ONE")  # type: ignore[no-untyped-call]
+                admin.execute_command("REPLICAOF", "NO", "ONE")
                 wait_until(lambda: admin.info("replication")["role"] == "master", 10, "promotion")
             clock.advance(server.token_lifetime + 1)
             after = await call_many(fleet, 20)
@@ -164,12 +220,10 @@ async def test_a_read_only_replica_promoted_late_fails_no_call(
 @pytest.fixture
 def guarded_server(tmp_path: Path) -> Iterator[Node]:
     """A server that requires a password."""
-    node = Node(redis_binary(), tmp_path / "guarded", port=free_port(), password=PASSWORD)
-    node.start()
-    try:
+    with running(
+        Node(redis_binary(), tmp_path / "guarded", port=free_port(), password=PASSWORD)
+    ) as node:
         yield node
-    finally:
-        node.stop()
 
 
 @pytest.mark.parametrize("password", [None, "wrong-password-4b1d"], ids=["missing", "wrong"])
@@ -183,7 +237,7 @@ async def test_a_missing_or_wrong_password_is_logged_once_and_tokens_still_come(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Refused by the server, each member logs one error, fetches directly, and shows no secret."""
-    login = {} if password is None else {"password": password}
+    login: dict[str, Any] = {} if password is None else {"password": password}
     with caplog.at_level(logging.DEBUG, logger="tokensources"):
         async with open_clients(
             flavour.library, 2, port=guarded_server.port, connect=False, **login

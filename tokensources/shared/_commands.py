@@ -130,16 +130,19 @@ def commands_for(client: object) -> Commands:
             return core
     kind = type(client)
     raise ConfigError(
-        f"redis must be {SUPPORTED}; got {kind.__module__}.{kind.__qualname__}"
-        + _hint(kind.__module__)
+        f"redis must be {SUPPORTED}; got {kind.__module__}.{kind.__qualname__}" + _hint(kind)
     )
 
 
-def _hint(module: str) -> str:
-    """A hint for the near misses: the synchronous client of a supported library."""
+def _hint(kind: type) -> str:
+    """A hint for the near misses: a synchronous client, or the Sentinel instead of its client."""
+    module = kind.__module__
     top = module.partition(".")[0]
     if top in ("redis", "valkey") and not module.startswith(f"{top}.asyncio"):
         return f" (the synchronous client; use {top}.asyncio's)"
+    if top in ("redis", "valkey", "coredis") and kind.__name__ == "Sentinel":
+        method = "primary_for" if top == "coredis" else "master_for"
+        return f" (the Sentinel itself; pass the client that its {method}(name) returns)"
     return ""
 
 

@@ -1,7 +1,8 @@
 """A fleet of real OS processes sharing one token through Redis, for the fleet tests.
 
 Each process (started with the ``spawn`` method) builds its own
-``ClientCredentials`` and ``RedisShared``, waits at a barrier so that all
+``ClientCredentials``, Redis client (redis-py's or valkey-py's, of one server
+or a cluster) and ``RedisShared``, waits at a barrier so that all
 start together, runs ``callers`` concurrent ``token()`` calls per phase and
 reports what it got. All processes read one shared fake clock, which the
 test moves between phases, so token lifetimes pass without sleeping.
@@ -35,6 +36,8 @@ class FleetConfig:
     redis_port: int
     namespace: str
     cluster: bool = False
+    library: str = "redis"
+    """The client library of every process: ``redis`` (redis-py) or ``valkey`` (valkey-py)."""
     callers: int = 100
     phases: int = 1
     lock_timeout: float = 10.0
@@ -63,9 +66,23 @@ def _worker(config: FleetConfig, clock: Any, barrier: Any, results: Any) -> None
         raise
 
 
-async def _work(config: FleetConfig, clock: Any, barrier: Any, results: Any) -> None:
-    import redis.asyncio
+def _client(config: FleetConfig) -> Any:
+    """A client of the configured library, for the server or the cluster at ``redis_port``."""
+    if config.library == "valkey":
+        import valkey.asyncio
 
+        single: Any = valkey.asyncio.Valkey
+        cluster: Any = valkey.asyncio.ValkeyCluster
+    else:
+        import redis.asyncio
+
+        single, cluster = redis.asyncio.Redis, redis.asyncio.RedisCluster
+    if config.cluster:
+        return cluster(host="127.0.0.1", port=config.redis_port)
+    return single(port=config.redis_port)
+
+
+async def _work(config: FleetConfig, clock: Any, barrier: Any, results: Any) -> None:
     from tokensources import ClientCredentials, TokenEvent
     from tokensources.shared import RedisShared
 
@@ -78,10 +95,7 @@ async def _work(config: FleetConfig, clock: Any, barrier: Any, results: Any) -> 
         if event.source == "redis":
             events.append(event.kind)
 
-    if config.cluster:
-        client: Any = redis.asyncio.RedisCluster(host="127.0.0.1", port=config.redis_port)
-    else:
-        client = redis.asyncio.Redis(port=config.redis_port)
+    client = _client(config)
     await client.ping()  # connect before the start line, not during the storm
     credentials = ClientCredentials(
         config.token_url, config.client_id, config.client_secret, clock=now

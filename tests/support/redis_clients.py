@@ -96,13 +96,15 @@ def _redis_py(
         settings["retry"] = Retry(NoBackoff(), 1)
     settings.update(options)
     if sentinels:
-        watch = Sentinel(list(sentinels), socket_timeout=timeout)
+        watch = Sentinel(list(sentinels), socket_timeout=timeout)  # type: ignore[no-untyped-call]
         for sentinel in watch.sentinels:  # its own connections, to each sentinel
             stack.push_async_callback(sentinel.aclose)
         client: Any = watch.master_for(MASTER_NAME, **settings)
     elif cluster:
+        assert port is not None
         client = package.RedisCluster(host="127.0.0.1", port=port, **settings)
     else:
+        assert port is not None
         client = package.Redis(port=port, **settings)
     stack.push_async_callback(client.aclose)
     return client
