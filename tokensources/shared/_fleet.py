@@ -29,6 +29,7 @@ from .._errors import TokenSourceError
 from .._log import logger
 from .._source import Clock, EventHook, EventKind, TokenEvent, TokenSource
 from .._token import Token
+from ..wrappers._hooks import count_event
 from ..wrappers._policy import SKEW_FRACTION
 from ._cooldown import CooldownReporter, cooldown_error
 from ._guard import RedisUnavailable
@@ -313,6 +314,7 @@ class FleetSource:
                     return
 
     def _emit(self, kind: EventKind, *, error: BaseException | None = None) -> None:
+        count_event(kind)
         hook = self._on_event
         if hook is None:
             return
