@@ -39,6 +39,9 @@ class Token:
             None means "at expiry". Set by ``buffer()``.
         scope: the granted scope, space-separated, when the server said.
         extra: any other fields of the token response, read-only.
+        jkt: for a DPoP-bound token (``token_type`` ``DPoP``), the RFC 7638
+            thumbprint of the key it is bound to (RFC 9449 §6.1); None for
+            an unbound token.
 
     Two tokens are equal when their fields other than ``extra`` are equal.
     """
@@ -51,6 +54,7 @@ class Token:
     extra: Mapping[str, Any] = field(
         default_factory=lambda: _EMPTY, repr=False, compare=False, hash=False
     )
+    jkt: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.access_token, str) or not self.access_token:
@@ -76,6 +80,8 @@ class Token:
                 if not math.isfinite(value):
                     raise ConfigError(f"{name} must be finite")
                 object.__setattr__(self, name, float(value))
+        if self.jkt is not None and (not isinstance(self.jkt, str) or not self.jkt):
+            raise ConfigError("jkt must be a non-empty key thumbprint or None")
         if not isinstance(self.extra, MappingProxyType):
             object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
 
@@ -83,7 +89,7 @@ class Token:
         return (
             f"Token(token_type={self.token_type!r}, fingerprint={self.fingerprint!r}, "
             f"expires_at={self.expires_at!r}, refresh_at={self.refresh_at!r}, "
-            f"scope={self.scope!r})"
+            f"scope={self.scope!r}" + (f", jkt={self.jkt!r})" if self.jkt else ")")
         )
 
     __str__ = __repr__
@@ -111,8 +117,11 @@ class Token:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field (includes the secret: for stores only)."""
-        return {
+        """A JSON-ready dict of every field (includes the secret: for stores only).
+
+        ``jkt`` is present only for a bound token.
+        """
+        data = {
             "access_token": self.access_token,
             "token_type": self.token_type,
             "expires_at": self.expires_at,
@@ -120,6 +129,9 @@ class Token:
             "scope": self.scope,
             "extra": dict(self.extra),
         }
+        if self.jkt is not None:
+            data["jkt"] = self.jkt
+        return data
 
     def to_json(self) -> str:
         """Serialise for a store. The result contains the access token."""
@@ -145,6 +157,7 @@ class Token:
                 refresh_at=data.get("refresh_at"),
                 scope=data.get("scope"),
                 extra=extra,
+                jkt=data.get("jkt"),
             )
         except KeyError:
             raise ConfigError("a serialised token must have an access_token") from None

@@ -1,0 +1,40 @@
+"""Fixtures for DPoP: a testing server whose token endpoint speaks DPoP, and ways to reach it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.clock import FakeClock
+from tokensources.testing import AuthorizationServer
+from tokensources.testing._dpop import TokenEndpointDPoP
+
+
+def dpop_settings(server: AuthorizationServer) -> TokenEndpointDPoP:
+    """The DPoP part of ``server``'s token endpoint (its settings and counters)."""
+    # The issuer's parts are the server's own; the public accessor for this
+    # part is still to come, so the tests reach it in this one place.
+    part = server._parts.dpop
+    assert part is not None
+    return part
+
+
+@pytest.fixture
+def dpop(server: AuthorizationServer) -> TokenEndpointDPoP:
+    """The DPoP settings and counters of the test's server."""
+    return dpop_settings(server)
+
+
+@pytest.fixture
+async def http(server: AuthorizationServer, anyio_backend: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client wired to ``server`` in-process (ASGI)."""
+    async with server.client() as client:
+        yield client
+
+
+@pytest.fixture
+def server(clock: FakeClock) -> AuthorizationServer:
+    """A fresh testing server (with the demo client) on the fake clock."""
+    return AuthorizationServer(clock=clock)

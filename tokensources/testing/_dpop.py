@@ -1,0 +1,161 @@
+"""DPoP (RFC 9449) at one issuer's token endpoint: who must use it, nonces, checks, counters.
+
+A token request that carries a ``DPoP`` header has its proof checked by
+``tokensources.verify``'s checker (the one the resource side uses too) and
+receives a DPoP-bound token: ``token_type: DPoP`` and a JWT access token
+whose ``cnf.jkt`` is the proof key's thumbprint (RFC 9449 §5, §6.1). A
+request without one receives a bearer token, unless its client must use
+DPoP. With nonces on, every answer carries ``DPoP-Nonce`` and a proof
+without the current nonce is answered ``use_dpop_nonce`` (RFC 9449 §8);
+``rotate_nonce()`` (or ``nonce_lifetime``) moves to a new one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .._source import Clock
+from ..verify._dpop import DPoPNonceError, DPoPProofChecker, DPoPProofError
+from ._asgi import Request, Response
+from ._oauth_errors import OAuthError
+
+__all__ = ["DPoPCounters", "TokenEndpointDPoP"]
+
+
+@dataclass(slots=True)
+class DPoPCounters:
+    """What the token endpoint saw of DPoP.
+
+    Attributes:
+        proofs: token requests that carried a DPoP proof.
+        accepted: proofs that passed every check.
+        invalid: proofs refused with ``invalid_dpop_proof`` (and requests of
+            clients that must use DPoP that carried none).
+        nonce_challenges: answers ``use_dpop_nonce``: a proof without the
+            current nonce.
+        bound_tokens: DPoP-bound tokens issued.
+    """
+
+    proofs: int = 0
+    accepted: int = 0
+    invalid: int = 0
+    nonce_challenges: int = 0
+    bound_tokens: int = 0
+
+    def reset(self) -> None:
+        """Set every counter back to zero."""
+        self.proofs = self.accepted = self.invalid = 0
+        self.nonce_challenges = self.bound_tokens = 0
+
+
+class TokenEndpointDPoP:
+    """DPoP at one issuer's token endpoint; tests change its settings at any time.
+
+    Args:
+        clock: the issuer's clock (proof ``iat`` windows, nonce lifetimes).
+        token_urls: the URLs that name the token endpoint now (a proof's
+            ``htu`` must be one of them).
+        bind_token: signs an access token again with ``cnf.jkt``.
+
+    Attributes:
+        supported: False makes the endpoint ignore DPoP altogether, as a
+            server without DPoP does: proofs are not looked at, every token
+            is a bearer token.
+        require_nonce: demand the current nonce in every proof.
+        nonce_lifetime: seconds after which the nonce rotates by itself, or
+            None to rotate only on ``rotate_nonce()``.
+        counters: what was seen.
+        checker: the proof checker (its replay memory spans all requests).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        token_urls: Callable[[], Iterable[str]],
+        bind_token: Callable[[str, str], str],
+    ) -> None:
+        self._clock = clock
+        self._token_urls = token_urls
+        self._bind_token = bind_token
+        self.supported = True
+        self.require_nonce = False
+        self.nonce_lifetime: float | None = None
+        self.counters = DPoPCounters()
+        self.checker = DPoPProofChecker(clock=clock)
+        self._required: set[str] = set()
+        self._nonce = secrets.token_urlsafe(16)
+        self._nonce_at = clock()
+
+    def require(self, client_id: str, required: bool = True) -> None:
+        """Make ``client_id`` use DPoP (or, with ``required=False``, let it choose again)."""
+        if required:
+            self._required.add(client_id)
+        else:
+            self._required.discard(client_id)
+
+    def required(self, client_id: str) -> bool:
+        """Whether ``client_id`` must send a DPoP proof with its token requests."""
+        return client_id in self._required
+
+    @property
+    def nonce(self) -> str:
+        """The current nonce (rotated first if its lifetime is over)."""
+        lifetime = self.nonce_lifetime
+        if lifetime is not None and self._clock() >= self._nonce_at + lifetime:
+            self.rotate_nonce()
+        return self._nonce
+
+    def rotate_nonce(self) -> str:
+        """Move to a new nonce at once; proofs with the old one are answered ``use_dpop_nonce``."""
+        self._nonce = secrets.token_urlsafe(16)
+        self._nonce_at = self._clock()
+        return self._nonce
+
+    def check(self, request: Request, client_id: str) -> str | None:
+        """The ``jkt`` to bind the token to, or None for a bearer token.
+
+        Raises:
+            OAuthError: ``invalid_dpop_proof`` (the proof fails a check, or
+                the client must use DPoP and sent none) or ``use_dpop_nonce``.
+        """
+        if not self.supported:
+            return None
+        proof = request.headers.get("dpop")
+        if proof is None:
+            if client_id in self._required:
+                self.counters.invalid += 1
+                raise OAuthError("invalid_dpop_proof", "this client must send a DPoP proof")
+            return None
+        self.counters.proofs += 1
+        nonces = (self.nonce,) if self.require_nonce else None
+        problem: DPoPProofError | None = None
+        try:
+            verified = self.checker.check(proof, "POST", self._token_urls(), nonces=nonces)
+        except DPoPProofError as exc:
+            problem = exc
+        if isinstance(problem, DPoPNonceError):
+            self.counters.nonce_challenges += 1
+            raise OAuthError(problem.error, str(problem))
+        if problem is not None:
+            self.counters.invalid += 1
+            raise OAuthError(problem.error, str(problem))
+        self.counters.accepted += 1
+        return verified.jkt
+
+    def bind(self, payload: dict[str, Any], jkt: str) -> dict[str, Any]:
+        """The token answer ``payload`` made DPoP-bound to ``jkt`` (RFC 9449 §5, §6.1)."""
+        bound = dict(payload)
+        bound["access_token"] = self._bind_token(payload["access_token"], jkt)
+        bound["token_type"] = "DPoP"
+        self.counters.bound_tokens += 1
+        return bound
+
+    def with_nonce(self, response: Response) -> Response:
+        """``response`` with the current ``DPoP-Nonce`` added, while nonces are demanded."""
+        if self.supported and self.require_nonce:
+            response.headers.append((b"dpop-nonce", self.nonce.encode("ascii")))
+        return response
