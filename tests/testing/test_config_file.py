@@ -196,21 +196,32 @@ def test_a_bad_json_file_is_refused_naming_file_line_and_field(
 @pytest.mark.parametrize(
     ("text", "where", "problem"),
     [
-        ('[[issuers]]\nname = "t"\n[[issuers]]\nname = "t"\n', ": issuers[1].name", "already"),
+        ('[[issuers]]\nname = "t"\n[[issuers]]\nname = "t"\n', ":4: issuers[1].name", "already"),
         (
             '[[clients]]\nclient_id = "a"\nsecret = "s"\nscopez = []\n',
-            ": clients[0].scopez",
+            ":4: clients[0].scopez",
             "unknown",
         ),
-        ('[[claims]]\nclaims = { sub = "${x}" }\n', ": claims[0].claims", "unknown variable ${x}"),
+        (
+            '# the claims\n[[claims]]\nclaims = { sub = "${x}" }\n',
+            ":3: claims[0].claims",
+            "unknown variable ${x}",
+        ),
+        (
+            'audience = """a [\n{"""\n[[issuers]]\nname = "t"\nclients = [\n'
+            '  { client_id = "a", secret = "s" },\n  { client_id = "b", secrit = "s" },\n]\n',
+            ":7: issuers[0].clients[1].secrit",
+            "unknown",
+        ),
+        ('[[issuers]]\nname = "t"\n[[issuers.quotas]]\ntokens = 0\nper = 1\n', ":4:", "tokens"),
         ("strict = true\nstrict = false\n", ":2:", "not valid TOML"),
     ],
-    ids=["duplicate-issuer", "unknown-field", "bad-template", "syntax"],
+    ids=["duplicate-issuer", "unknown-field", "bad-template", "inline-array", "nested", "syntax"],
 )
-def test_a_bad_toml_file_is_refused_naming_file_and_field(
+def test_a_bad_toml_file_is_refused_naming_file_line_and_field(
     tmp_path: Path, text: str, where: str, problem: str
 ) -> None:
-    """TOML problems name the file and field; the line where the TOML parser gives it."""
+    """TOML problems name the file, the line and the field, as JSON ones do."""
     path = write(tmp_path, "server.toml", text)
     if not HAS_TOMLLIB:
         where, problem = ":", "TOML needs Python 3.11 or later"

@@ -6,6 +6,7 @@ import anyio
 import httpx
 import pytest
 
+from tokensources import DPoPKey
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
 
 pytestmark = pytest.mark.anyio
@@ -175,3 +176,24 @@ async def test_other_methods_and_paths_under_debug_are_refused(http: httpx.Async
     assert (get_mint.status_code, get_mint.headers["allow"]) == (405, "POST")
     assert (post_page.status_code, post_page.headers["allow"]) == (405, "GET")
     assert unknown.status_code == 404
+
+
+async def test_the_page_shows_what_bound_a_request_to_a_key(
+    server: AuthorizationServer, http: httpx.AsyncClient
+) -> None:
+    """A token request with a DPoP proof shows its key's thumbprint in the binding column."""
+    key = DPoPKey.generate(clock=server.clock)
+    url = str(http.base_url).rstrip("/") + "/oauth/token"
+    with anyio.fail_after(10):
+        bound = await http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=DEMO,
+            headers={"DPoP": key.proof("POST", url)},
+        )
+
+    text = (await page(http)).text
+
+    assert bound.status_code == 200, bound.text
+    assert "<th>binding</th>" in text
+    assert f"<td>DPoP {key.thumbprint}</td>" in text

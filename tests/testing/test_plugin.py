@@ -5,8 +5,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
-import tokensources.testing
-from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
+from tokensources.testing import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    AuthorizationServer,
+    pytest_plugin,
+)
 
 DEMO = (DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
 GRANT = {"grant_type": "client_credentials"}
@@ -50,16 +54,8 @@ def test_serve_in_thread_serves_synchronous_clients() -> None:
         http.get("/api/public")
 
 
-def test_public_names_are_pinned() -> None:
-    """The package exports exactly these names (their order is kept by ruff's RUF022)."""
-    assert set(tokensources.testing.__all__) == {
-        "DEMO_CLIENT_ID",
-        "DEMO_CLIENT_SECRET",
-        "AuthorizationServer",
-        "Counters",
-        "Faults",
-        "LoggedRequest",
-        "MalformedKind",
-        "RequestLog",
-        "Tenant",
-    }
+def test_the_plugin_provides_exactly_its_two_fixtures() -> None:
+    """The plugin exports its fixtures only (the package's names: test_exported_members)."""
+    assert sorted(pytest_plugin.__all__) == ["oauth_server", "oauth_server_url"]
+    for name in pytest_plugin.__all__:
+        assert callable(getattr(pytest_plugin, name))

@@ -8,7 +8,7 @@ import pytest
 
 from tests.clock import FakeClock
 from tokensources import ClientCredentials, ConfigError, TokenEndpointError, reuse
-from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
+from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer, Quota
 
 pytestmark = pytest.mark.anyio
 
@@ -138,3 +138,16 @@ async def test_a_quota_that_makes_no_sense_is_refused(
     """A quota needs a positive whole number of tokens and a positive finite window."""
     with pytest.raises(ConfigError, match="quota"):
         server.set_quota(tokens, per)  # type: ignore[arg-type]
+
+
+def test_the_quotas_set_are_listed_per_issuer() -> None:
+    """``quotas`` lists the default quota under None and each client's by id, per issuer."""
+    server = AuthorizationServer()
+    server.set_quota(5, 60)
+    server.set_quota(1, 3600, client_id="billing")
+    tenant = server.tenant("tenant-a")
+
+    assert server.quotas == {None: Quota(5, 60.0), "billing": Quota(1, 3600.0)}
+    assert tenant.quotas == {}
+    server.clear_quotas()
+    assert server.quotas == {}

@@ -11,7 +11,7 @@ import pytest
 
 from tests.clock import FakeClock
 from tests.testing.keys import PrivateKey, public_jwk
-from tokensources import ConfigError
+from tokensources import ConfigError, DPoPKey
 from tokensources.testing import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -203,3 +203,31 @@ def test_bad_filters_and_sizes_are_refused() -> None:
         RequestLog().requests(clientid="x")
     with pytest.raises(ConfigError, match="size"):
         RequestLog(0)
+
+
+async def test_a_dpop_proof_is_logged_with_its_key_thumbprint(
+    server: AuthorizationServer, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """A verified DPoP proof is logged with its key's thumbprint; a bad one, as present."""
+    key = DPoPKey.generate(clock=clock)
+    url = str(http.base_url).rstrip("/") + "/oauth/token"
+    with anyio.fail_after(10):
+        bound = await http.post(
+            "/oauth/token", data=GRANT, auth=DEMO, headers={"DPoP": key.proof("POST", url)}
+        )
+        forged = await http.post("/oauth/token", data=GRANT, auth=DEMO, headers={"DPoP": "x.y.z"})
+        plain = await http.post("/oauth/token", data=GRANT, auth=DEMO)
+
+    assert bound.status_code == 200, bound.text
+    assert forged.status_code == 400
+    assert plain.status_code == 200
+    first, second, third = server.log.token_requests()
+    assert (first.dpop_proof, first.dpop_jkt) == (True, key.thumbprint)
+    assert (second.dpop_proof, second.dpop_jkt) == (True, None)
+    assert (third.dpop_proof, third.dpop_jkt) == (False, None)
+    assert server.log.assert_token_requests(1, dpop_jkt=key.thumbprint) == [first]
+    assert server.log.assert_token_requests(2, dpop_proof=True) == [first, second]
+    assert f"dpop={key.thumbprint[:8]}…" in first.summary()
+    assert " dpop " in second.summary()
+    assert "dpop" not in third.summary()
+    assert "x.y.z" not in "".join(entry.summary() for entry in server.log)

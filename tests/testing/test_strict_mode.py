@@ -1,4 +1,4 @@
-"""Strict mode refuses legacy client behaviour: assertion aud and typ (RFC 7523bis), URL secrets."""
+"""Strict mode: assertion aud, typ and jti, URL secrets, plain http, fractional expires_in."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from tests.clock import FakeClock
 from tests.testing.keys import PrivateKey, public_jwk
+from tokensources import ClientCredentials
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
 
 pytestmark = pytest.mark.anyio
@@ -202,3 +203,89 @@ def test_the_constructor_turns_strict_mode_on() -> None:
 
     assert server.strict is True
     assert server.tenant("t").strict is True
+
+
+async def test_strict_mode_refuses_a_jti_again_even_after_its_assertion_expired(
+    server: AuthorizationServer, http: httpx.AsyncClient, key: PrivateKey, clock: FakeClock
+) -> None:
+    """A jti is accepted once ever in strict mode; lax mode takes it back once it expired."""
+    jti = uuid.uuid4().hex
+
+    def reusing(now: float) -> str:
+        claims = {"iss": CLIENT, "sub": CLIENT, "aud": server.issuer, "exp": now + 60, "jti": jti}
+        return jwt.encode(claims, key, algorithm="ES256", headers={"kid": "k1", "typ": TYP})
+
+    first = await send(http, reusing(clock.now))
+    clock.advance(120)  # the first assertion has expired, leeway included
+    lax = await send(http, reusing(clock.now))
+    clock.advance(120)
+    server.strict = True
+    strict = await send(http, reusing(clock.now))
+    fresh = await send(http, assertion(key, server.issuer, clock.now))
+
+    assert (first.status_code, lax.status_code, strict.status_code) == (200, 200, 401)
+    assert "jti" in strict.json()["error_description"]
+    assert fresh.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "refused"),
+    [
+        ({"X-Forwarded-Proto": "http"}, "X-Forwarded-Proto"),
+        ({"X-Forwarded-Proto": "HTTP, https"}, "X-Forwarded-Proto"),
+        ({"Forwarded": 'for=192.0.2.60;proto="http";by=203.0.113.43'}, "Forwarded"),
+        ({"X-Forwarded-Proto": "https"}, None),
+        ({"Forwarded": "for=192.0.2.60;proto=https"}, None),
+        ({}, None),
+    ],
+    ids=["xfp-http", "xfp-first-hop", "forwarded-http", "xfp-https", "forwarded-https", "none"],
+)
+async def test_strict_mode_refuses_a_token_request_a_proxy_saw_over_http(
+    server: AuthorizationServer,
+    http: httpx.AsyncClient,
+    headers: dict[str, str],
+    refused: str | None,
+) -> None:
+    """Behind a proxy that saw the client use plain http, strict mode answers 400; lax does not."""
+    form = {"grant_type": "client_credentials"}
+    demo = (DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
+    with anyio.fail_after(10):
+        lax = await http.post("/oauth/token", data=form, auth=demo, headers=headers)
+        server.strict = True
+        strict = await http.post("/oauth/token", data=form, auth=demo, headers=headers)
+
+    assert lax.status_code == 200
+    if refused is None:
+        assert strict.status_code == 200, strict.text
+    else:
+        assert strict.status_code == 400
+        assert strict.json()["error"] == "invalid_request"
+        description = strict.json()["error_description"]
+        assert description.startswith("strict mode:")
+        assert f"({refused}: http)" in description
+
+
+async def test_strict_mode_announces_expires_in_with_its_fraction(
+    server: AuthorizationServer, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """Lax mode rounds a 59.5 s lifetime down to 59; strict sends 59.5; the library keeps it."""
+    server.token_lifetime = 59.5
+    form = {"grant_type": "client_credentials"}
+    demo = (DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
+    with anyio.fail_after(10):
+        lax = await http.post("/oauth/token", data=form, auth=demo)
+        server.strict = True
+        strict = await http.post("/oauth/token", data=form, auth=demo)
+        source = ClientCredentials(
+            server.token_endpoint,
+            DEMO_CLIENT_ID,
+            DEMO_CLIENT_SECRET,
+            http=http,
+            clock=clock,
+            allow_insecure_http=True,
+        )
+        token = await source.token()
+
+    assert lax.json()["expires_in"] == 59
+    assert strict.json()["expires_in"] == 59.5
+    assert token.expires_at == clock.now + 59.5

@@ -3,35 +3,41 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
+import re
 import signal
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import anyio
 
 from .._errors import ConfigError
-from ..testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
+from ..testing import AuthorizationServer
+from ..testing._issuer_api import IssuerApi
 from ._args import port_number, positive_float
 from ._exit import EXIT_CODES_HELP, OK, KnownSecrets
-from ._words import counted
+from ._serve_clients import load_clients, register_client
+from ._serve_text import ServeText
 
-__all__ = ["ServeSettings", "add_parser", "load_clients", "run"]
+__all__ = ["ServeSettings", "add_parser", "build_server", "load_clients", "quota", "run"]
 
 _DESCRIPTION = """\
 Run the tokensources testing server: a small but real OAuth 2.0
 authorization server (client_credentials with client_secret_basic,
 client_secret_post and private_key_jwt; RS256 JWT access tokens; JWKS and
-discovery metadata) with a protected demo API, for trying clients out
-without any account. It is for tests and demos, not for production.
+discovery metadata) with a protected demo API and a page for people at
+/_debug, for trying clients out without any account. It is for tests and
+demos, not for production.
 
-It prints its issuer, endpoints and the demo client's credentials, serves
-until Ctrl-C (or SIGTERM), then prints how many requests it answered.
+It prints its issuers, endpoints, the page's address and the demo client's
+credentials, serves until Ctrl-C (or SIGTERM), then prints how many
+requests it answered.
+
+--config FILE sets the whole server up from a JSON or TOML file: its
+settings, clients, claim mappings, quotas and its issuers (tenants, each
+under /<name>/) with theirs. The flags --strict, --token-lifetime and
+--quota apply to every issuer and win over the file.
 
 For scripts, --ready-json prints one JSON line on stdout once the server
 listens (its URLs: learn the port chosen by --port 0 from it) and one when
@@ -39,25 +45,54 @@ it stops (its counters); the human-readable text then goes to stderr.
 """
 
 _EPILOG = f"""\
-clients file (JSON): a list of clients, or {{"clients": [...]}}, each with a
-"client_id" and a "secret" and/or a "jwks" (public keys for private_key_jwt),
-and optionally "scopes" (a list) and "token_lifetime" (seconds):
+configuration file (JSON, or TOML on Python 3.11+); every field is optional:
+
+  {{"token_lifetime": 600, "strict": false, "demo_client": true,
+   "clients": [{{"client_id": "billing", "secret": "s3cret", "scopes": ["read:messages"]}}],
+   "claims": [{{"client_id": "billing", "claims": {{"sub": "svc:${{client_id}}"}}}}],
+   "quotas": [{{"tokens": 100, "per": 3600}}],
+   "issuers": [{{"name": "tenant-a", "strict": true, "clients": [...]}}]}}
+
+A problem in the file (an unknown field, a bad claim template, an issuer
+named twice) stops the server before it starts, naming the file, the line
+and the field. A clients file of earlier versions (a list of clients, or
+{{"clients": [...]}}) is a configuration file too.
+
+clients file (JSON, --clients, registered after --config): a list of
+clients, or {{"clients": [...]}}, each with a "client_id" and a "secret"
+and/or a "jwks" (public keys for private_key_jwt), and optionally "scopes",
+"audiences" (lists) and "token_lifetime" (seconds):
 
   [{{"client_id": "billing", "secret": "s3cret", "scopes": ["read:messages"]}}]
 
 --ready-json lines:
 
   {{"event": "ready", "url": "http://127.0.0.1:PORT", "issuer": ..., "token_endpoint": ...,
-   "jwks_uri": ..., "discovery": ..., "api": ..., "token_lifetime": 3600.0}}
+   "jwks_uri": ..., "discovery": ..., "api": ..., "debug": ..., "token_lifetime": 3600,
+   "strict": false, "issuers": {{"tenant-a": {{"issuer": ..., "token_endpoint": ...}}}}}}
   {{"event": "stopped", "token_requests": 4, "api_requests": 0, "cpu_seconds": 0.4}}
 
 examples:
   tokensources serve
   tokensources serve --port 0 --token-lifetime 60
-  tokensources serve --clients clients.json
+  tokensources serve --config server.toml --strict
+  tokensources serve --tenant tenant-a --tenant tenant-b --quota 100/3600
   tokensources serve --port 0 --ready-json | head -n 1
 
 {EXIT_CODES_HELP}"""
+
+_QUOTA = re.compile(r"(\d+)/(\S+)")
+
+
+def quota(text: str) -> tuple[int, float]:
+    """An argparse type: ``TOKENS/SECONDS`` (``100/3600``), a positive count per window."""
+    found = _QUOTA.fullmatch(text.strip())
+    if found is None or int(found[1]) < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be TOKENS/SECONDS, such as 100/3600 (100 tokens per client per hour), "
+            f"got {text!r}"
+        )
+    return int(found[1]), positive_float(found[2])
 
 
 def add_parser(subparsers: Any) -> None:
@@ -76,14 +111,34 @@ def add_parser(subparsers: Any) -> None:
         "--port", type=port_number, default=9096, help="the port (default 9096; 0 picks a free one)"
     )
     parser.add_argument(
+        "--config", metavar="FILE", help="a JSON or TOML file describing the server (see below)"
+    )
+    parser.add_argument(
         "--clients", metavar="FILE", help="a JSON file of clients to register (see below)"
+    )
+    parser.add_argument(
+        "--tenant",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="add an issuer under /NAME/ with its own keys and clients (repeatable)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse legacy client behaviour on every issuer (see the docs' strict mode)",
+    )
+    parser.add_argument(
+        "--quota",
+        type=quota,
+        metavar="TOKENS/SECONDS",
+        help="at most TOKENS tokens per client in any SECONDS, then 429 with Retry-After",
     )
     parser.add_argument(
         "--token-lifetime",
         type=positive_float,
-        default=3600.0,
         metavar="SECONDS",
-        help="how long issued access tokens live (default 3600)",
+        help="how long issued access tokens live (default 3600, or the file's)",
     )
     parser.add_argument(
         "--no-demo-client",
@@ -105,16 +160,25 @@ class ServeSettings:
     Attributes:
         host: the address to listen on.
         port: the port; 0 lets the system pick one.
-        clients: a JSON file of clients to register, or None.
-        token_lifetime: seconds issued tokens live.
+        config: a JSON or TOML file describing the server, or None.
+        clients: a JSON file of clients to register (after ``config``), or None.
+        tenants: names of issuers to add under ``/<name>/``.
+        strict: strict mode on every issuer.
+        quota: tokens per client per window on every issuer, or None.
+        token_lifetime: seconds issued tokens live on every issuer; None
+            leaves the file's (or the default, 3600).
         demo_client: whether to register ``demo-client``.
         ready_json: JSON lines on stdout, the text on stderr.
     """
 
     host: str
     port: int
+    config: str | None
     clients: str | None
-    token_lifetime: float
+    tenants: tuple[str, ...]
+    strict: bool
+    quota: tuple[int, float] | None
+    token_lifetime: float | None
     demo_client: bool
     ready_json: bool
 
@@ -124,175 +188,75 @@ class ServeSettings:
         return cls(
             host=args.host,
             port=args.port,
+            config=args.config,
             clients=args.clients,
+            tenants=tuple(args.tenant),
+            strict=args.strict,
+            quota=args.quota,
             token_lifetime=args.token_lifetime,
             demo_client=not args.no_demo_client,
             ready_json=args.ready_json,
         )
 
-    @property
-    def text(self) -> TextIO:
-        """Where the human-readable text goes: stdout, or stderr beside JSON lines."""
-        return sys.stderr if self.ready_json else sys.stdout
+
+def build_server(settings: ServeSettings) -> AuthorizationServer:
+    """The server ``settings`` describe: the file's, then the clients file's, then the flags'.
+
+    Raises:
+        ConfigError: a file cannot be read or describes something the server
+            cannot be (naming the file, the line and the field), or a tenant
+            name is not one.
+    """
+    overrides: dict[str, Any] = {} if settings.demo_client else {"register_demo_client": False}
+    if settings.config is not None:
+        server = AuthorizationServer.from_config(settings.config, **overrides)
+    else:
+        server = AuthorizationServer(**overrides)
+    if settings.clients is not None:
+        for index, client in enumerate(load_clients(settings.clients), start=1):
+            register_client(server, client, f"client #{index} in {settings.clients!r}")
+    for name in settings.tenants:
+        _add_tenant(server, name)
+    for issuer in _issuers(server):
+        if settings.strict:
+            issuer.strict = True
+        if settings.token_lifetime is not None:
+            issuer.token_lifetime = settings.token_lifetime
+        if settings.quota is not None:
+            issuer.set_quota(*settings.quota)
+    return server
+
+
+def _add_tenant(server: AuthorizationServer, name: str) -> None:
+    try:
+        server.tenant(name)
+    except ConfigError as exc:
+        raise ConfigError(f"--tenant: {exc}") from None
+
+
+def _issuers(server: AuthorizationServer) -> Iterator[IssuerApi]:
+    yield server
+    yield from server.tenants.values()
 
 
 def run(args: argparse.Namespace, secrets: KnownSecrets) -> int:
     """Serve until interrupted; return 0 after a clean stop."""
     settings = ServeSettings.from_args(args)
-    server = AuthorizationServer(
-        token_lifetime=settings.token_lifetime, register_demo_client=settings.demo_client
-    )
-    if settings.clients is not None:
-        for index, client in enumerate(load_clients(settings.clients), start=1):
-            _register(server, client, f"client #{index} in {settings.clients!r}")
-    anyio.run(_serve, server, settings)
+    server = build_server(settings)
+    text = ServeText(server, ready_json=settings.ready_json)
+    anyio.run(_serve, server, settings, text)
     counters = server.counters
-    cpu = time.process_time()
-    print(
-        f"stopped after {counted(counters.token_requests, 'token request')} and "
-        f"{counted(counters.api_requests, 'API request')}, using {cpu:.1f} s of CPU",
-        file=settings.text,
-        flush=True,
-    )
-    if settings.ready_json:
-        _json_line(
-            event="stopped",
-            token_requests=counters.token_requests,
-            api_requests=counters.api_requests,
-            cpu_seconds=round(cpu, 3),
-        )
+    text.stopped(counters.token_requests, counters.api_requests, time.process_time())
     return OK
 
 
-def _json_line(**fields: Any) -> None:
-    # One line, flushed at once: the reader waits for it.
-    print(json.dumps(fields), flush=True)
-
-
-def _register(server: AuthorizationServer, client: dict[str, Any], where: str) -> None:
-    try:
-        server.register_client(**client)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        # The text of such an error may quote the field's value; its type does not.
-        raise ConfigError(f"{where} was refused ({type(exc).__name__})") from None
-
-
-async def _serve(server: AuthorizationServer, settings: ServeSettings) -> None:
+async def _serve(server: AuthorizationServer, settings: ServeSettings, text: ServeText) -> None:
     host, port = settings.host, settings.port
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         try:
             async with server.serve(host, port) as url:
-                _print_banner(server, url, settings)
-                if settings.ready_json:
-                    _json_line(event="ready", **_endpoints(server, url, settings))
+                text.ready(url, host)
                 async for _ in signals:
                     break
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-
-
-def _endpoints(server: AuthorizationServer, url: str, settings: ServeSettings) -> dict[str, Any]:
-    return {
-        "url": url,
-        "issuer": server.issuer,
-        "token_endpoint": server.token_endpoint,
-        "jwks_uri": server.jwks_uri,
-        "discovery": f"{url}/.well-known/openid-configuration",
-        "api": f"{url}/api/private",
-        "token_lifetime": settings.token_lifetime,
-    }
-
-
-def _print_banner(server: AuthorizationServer, url: str, settings: ServeSettings) -> None:
-    lines = [
-        "tokensources testing server (for tests and demos, not for production)",
-        f"  issuer          {server.issuer}",
-        f"  token endpoint  {server.token_endpoint}",
-        f"  discovery       {url}/.well-known/openid-configuration",
-        f"  jwks            {server.jwks_uri}",
-        f"  demo API        {url}/api/private  (scope read:messages)",
-        f"  token lifetime  {settings.token_lifetime:g} s",
-    ]
-    if settings.demo_client:
-        lines += [
-            f"  demo client     id {DEMO_CLIENT_ID}, secret {DEMO_CLIENT_SECRET}",
-            "",
-            "try:",
-            f"  export TOKENSOURCES_CLIENT_SECRET={DEMO_CLIENT_SECRET}",
-            f"  tokensources token --token-url {server.token_endpoint} "
-            f"--client-id {DEMO_CLIENT_ID}",
-        ]
-    lines += ["", "Ctrl-C stops the server."]
-    print("\n".join(lines), file=settings.text, flush=True)
-    if settings.host not in ("127.0.0.1", "::1", "localhost"):
-        print(
-            f"tokensources: warning: listening on {settings.host}, beyond loopback",
-            file=sys.stderr,
-            flush=True,
-        )
-
-
-def load_clients(path: str) -> list[dict[str, Any]]:
-    """The clients described by the JSON file at ``path``, as ``register_client`` keywords.
-
-    Raises:
-        ConfigError: the file cannot be read or does not describe clients.
-    """
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read the clients file {path!r}: {exc.strerror}") from None
-    except ValueError:
-        raise ConfigError(f"the clients file {path!r} is not valid JSON") from None
-    if isinstance(document, dict):
-        document = document.get("clients")
-    if not isinstance(document, list):
-        raise ConfigError(f"the clients file {path!r} must hold a list of clients")
-    clients = []
-    for index, entry in enumerate(document, start=1):
-        where = f"client #{index} in {path!r}"
-        if not isinstance(entry, dict) or "client_id" not in entry:
-            raise ConfigError(f"{where} needs a client_id")
-        unknown = sorted(set(entry) - set(_FIELD_CHECKS))
-        if unknown:
-            raise ConfigError(f"{where} has unknown fields {unknown}")
-        for field, value in entry.items():
-            problem = _FIELD_CHECKS[field](value)
-            if problem:
-                raise ConfigError(f"{where}: {field!r} must be {problem}")
-        clients.append(dict(entry))
-    return clients
-
-
-def _text(value: object) -> str | None:
-    return None if isinstance(value, str) and value else "a non-empty string"
-
-
-def _object(value: object) -> str | None:
-    return None if isinstance(value, dict) else "a JSON object (a JWK Set or a JWK)"
-
-
-def _strings(value: object) -> str | None:
-    if isinstance(value, list) and all(isinstance(item, str) and item for item in value):
-        return None
-    return "a list of non-empty strings"
-
-
-def _seconds(value: object) -> str | None:
-    problem = "a positive number of seconds"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return problem
-    return None if math.isfinite(value) and value > 0 else problem
-
-
-# What each field of a clients-file entry must be; None from a check means fine.
-_FIELD_CHECKS: dict[str, Callable[[object], str | None]] = {
-    "client_id": _text,
-    "secret": _text,
-    "jwks": _object,
-    "scopes": _strings,
-    "audiences": _strings,
-    "token_lifetime": _seconds,
-}

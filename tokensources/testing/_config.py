@@ -32,7 +32,7 @@ from ._config_files import ConfigText, read_config
 if TYPE_CHECKING:
     from ._issuer_api import IssuerApi
 
-__all__ = ["ServerConfig", "read_server_config"]
+__all__ = ["CLIENT_FIELDS", "ServerConfig", "read_server_config"]
 
 Check = Callable[[object], str | None]
 
@@ -71,7 +71,8 @@ def _list(value: object) -> str | None:
     return None if isinstance(value, list) else "a list"
 
 
-_CLIENT: dict[str, Check] = {
+# What each field of a client entry must be (None from a check means fine).
+CLIENT_FIELDS: dict[str, Check] = {
     "client_id": _text,
     "secret": _text,
     "jwks": _table,
@@ -152,7 +153,7 @@ def _settings(reader: _Reader, target: IssuerApi, entry: dict[str, Any], name: s
             setattr(target, setting, entry[setting])
     for index, raw in enumerate(entry.get("clients", [])):
         where = _field(name, f"clients[{index}]")
-        client = reader.entry(raw, _CLIENT, where, ("client_id",))
+        client = reader.entry(raw, CLIENT_FIELDS, where, ("client_id",))
         reader.apply(where, client, None, partial(target.register_client, **client))
     for index, raw in enumerate(entry.get("claims", [])):
         where = _field(name, f"claims[{index}]")

@@ -2,9 +2,9 @@
 
 A problem in a file is reported with the file, the line and the field. The
 JSON reader keeps where every object and array started and ended, so a
-field's line is known exactly; TOML's parser (``tomllib``) gives lines for
-its own syntax errors only, so a problem in a TOML file's content names the
-file and the field.
+field's line is known exactly. TOML's parser (``tomllib``) gives lines for
+its own syntax errors only, so the TOML file is read a second time, line by
+line, for where its tables and keys are (``_toml_lines``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError
+from ._toml_lines import toml_lines
 
 __all__ = ["ConfigText", "read_config"]
 
@@ -37,15 +38,21 @@ class ConfigText:
         text: the file's text.
         spans: where each JSON object or array starts and ends, by ``id()``
             (the containers are kept alive in ``data``); empty for TOML.
+        lines: for TOML, the line of each table (``(id(table), None)``) and
+            of each key in it (``(id(table), key)``), where they were found.
     """
 
     path: Path
     data: Any
     text: str
     spans: dict[int, _Span] = field(default_factory=dict)
+    lines: dict[tuple[int, str | None], int] = field(default_factory=dict)
 
     def line(self, container: object, key: str | None = None) -> int | None:
         """The line of ``key`` in ``container`` (or of the container), when the parser knows it."""
+        if self.lines:
+            at = self.lines.get((id(container), key))
+            return at if at is not None else self.lines.get((id(container), None))
         span = self.spans.get(id(container))
         if span is None:
             return None
@@ -130,7 +137,7 @@ def _read_toml(path: Path, text: str) -> ConfigText:
         where = f"{path}:{found[1]}" if found else str(path)
         reason = _TOML_LINE.sub("", str(exc)).strip()
         raise ConfigError(f"{where}: not valid TOML ({reason})") from None
-    return ConfigText(path, data, text)
+    return ConfigText(path, data, text, lines=toml_lines(text, data))
 
 
 def read_config(path: Path) -> ConfigText:

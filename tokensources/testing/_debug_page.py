@@ -10,9 +10,7 @@ client id or a claim can never inject markup or code.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -20,12 +18,20 @@ import jwt
 
 from ._asgi import Request, Response
 from ._assembly import IssuerParts
-from ._clients import DEMO_CLIENT_ID, RegisteredClient
+from ._clients import DEMO_CLIENT_ID
+from ._debug_tables import (
+    client_section,
+    issuer_label,
+    issuer_table,
+    json_block,
+    request_table,
+    token_table,
+)
 from ._direct_tokens import issue_direct
 from ._directory import IssuerDirectory
-from ._html import Markup, Piece, element, join, table
-from ._paths import DEBUG_MINT_PATH, DEBUG_PATH, METADATA_PATHS
-from ._request_log import LoggedRequest, RequestLog
+from ._html import Markup, Piece, element, join
+from ._paths import DEBUG_MINT_PATH, DEBUG_PATH
+from ._request_log import RequestLog
 
 __all__ = ["DebugPage"]
 
@@ -132,13 +138,13 @@ class DebugPage:
             element("h2", "Mint a token"),
             _mint_form(issuers),
             element("h2", "Issuers"),
-            _issuer_table(issuers),
+            issuer_table(issuers),
             element("h2", "Clients"),
-            *(_client_section(parts) for parts in issuers),
+            *(client_section(parts) for parts in issuers),
             element("h2", f"Recent requests ({len(entries)} logged)"),
-            _request_table(entries[-RECENT_REQUESTS:]),
+            request_table(entries[-RECENT_REQUESTS:]),
             element("h2", "Issued tokens (claims only)"),
-            _token_table([e for e in entries if e.token_claims is not None][-RECENT_TOKENS:]),
+            token_table([e for e in entries if e.token_claims is not None][-RECENT_TOKENS:]),
         ]
         return _html_response(status, _document(join(sections)))
 
@@ -197,26 +203,16 @@ def _claims(token: str) -> dict[str, Any]:
     return claims
 
 
-def _json(value: Any) -> Markup:
-    return element("pre", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
-
-
 def _minted(token: str, claims: Mapping[str, Any]) -> list[Piece]:
     return [
         element("h2", "Minted token"),
         element("textarea", token, id="minted-token", readonly="readonly"),
-        _json(dict(claims)),
+        json_block(dict(claims)),
     ]
-
-
-def _issuer_label(parts: IssuerParts) -> str:
-    return parts.issuer.name or "(root)"
 
 
 def _mint_form(issuers: list[IssuerParts]) -> Markup:
-    options = [
-        element("option", _issuer_label(parts), value=parts.issuer.name) for parts in issuers
-    ]
+    options = [element("option", issuer_label(parts), value=parts.issuer.name) for parts in issuers]
     fields = [
         element("label", "issuer ", element("select", *options, name="issuer")),
         element("label", " client id ", element("input", name="client_id", value=DEMO_CLIENT_ID)),
@@ -226,72 +222,3 @@ def _mint_form(issuers: list[IssuerParts]) -> Markup:
         element("button", "Mint", type="submit"),
     ]
     return element("form", *fields, method="post", action=DEBUG_MINT_PATH)
-
-
-def _issuer_table(issuers: list[IssuerParts]) -> Markup:
-    rows = [
-        [
-            _issuer_label(parts),
-            parts.issuer.url,
-            parts.issuer.token_endpoint,
-            parts.issuer.url + METADATA_PATHS[0],
-            "strict" if parts.issuer.strict else "",
-            str(len(parts.clients.ids())),
-        ]
-        for parts in issuers
-    ]
-    headers = ["name", "issuer", "token endpoint", "discovery", "mode", "clients"]
-    return table(headers, rows, empty="no issuers")
-
-
-def _methods(client: RegisteredClient) -> str:
-    methods = ["client_secret_basic", "client_secret_post"] if client.secret is not None else []
-    if client.keys:
-        methods.append(f"private_key_jwt ({len(client.keys)} keys)")
-    return ", ".join(methods)
-
-
-def _client_section(parts: IssuerParts) -> Markup:
-    rows = [
-        [
-            client.client_id,
-            _methods(client),
-            " ".join(client.scopes),
-            " ".join(client.audiences or (parts.issuer.audience,)),
-            f"{client.token_lifetime:g} s" if client.token_lifetime is not None else "",
-        ]
-        for client in parts.clients.all()
-    ]
-    headers = ["client id", "authentication", "scopes", "audiences", "token lifetime"]
-    return join([element("h3", _issuer_label(parts)), table(headers, rows, empty="no clients")])
-
-
-def _when(at: float) -> str:
-    return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _request_table(entries: list[LoggedRequest]) -> Markup:
-    rows = [
-        [
-            str(e.number),
-            _when(e.at),
-            e.method,
-            e.path,
-            e.client_id or "",
-            e.grant_type or "",
-            e.auth_method or "",
-            "dropped" if e.status is None else str(e.status),
-            e.error or e.outcome or "",
-        ]
-        for e in reversed(entries)
-    ]
-    headers = ["#", "at (UTC)", "method", "path", "client", "grant", "auth", "status", "outcome"]
-    return table(headers, rows, empty="no requests yet")
-
-
-def _token_table(entries: list[LoggedRequest]) -> Markup:
-    rows: list[list[Piece]] = [
-        [str(e.number), e.issuer or "(root)", _json(dict(e.token_claims or {}))]
-        for e in reversed(entries)
-    ]
-    return table(["request", "issuer", "claims"], rows, empty="no tokens issued yet")

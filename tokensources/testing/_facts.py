@@ -33,6 +33,11 @@ class RequestFacts:
         outcome: what came of it: ``issued``, ``refused``, ``throttled``,
             ``fault``, ``enqueued``, ``dropped``, or None for plain answers.
         token_claims: the claims of the access token issued, if one was.
+        dpop_proof: whether the request carried a ``DPoP`` header (RFC 9449 §4.1).
+        dpop_jkt: the RFC 7638 thumbprint of the key of a DPoP proof the
+            endpoint verified (a token request's, or an API request's).
+        certificate_thumbprint: the ``x5t#S256`` (RFC 8705 §3.1) of a TLS
+            client certificate the endpoint verified.
     """
 
     path: str = ""
@@ -46,3 +51,6 @@ class RequestFacts:
     error: str | None = None
     outcome: str | None = None
     token_claims: dict[str, Any] | None = None
+    dpop_proof: bool = False
+    dpop_jkt: str | None = None
+    certificate_thumbprint: str | None = None

@@ -84,6 +84,7 @@ class Front:
     async def answer(self, request: Request) -> Response:
         """The answer to ``request``: the page, a queued answer, or the issuer's endpoint."""
         facts = request.facts
+        facts.dpop_proof = "dpop" in request.headers  # RFC 9449 §4.1; verified by the endpoint
         if request.path == DEBUG_PATH or request.path.startswith(DEBUG_PATH + "/"):
             facts.endpoint = "debug"
             return await self._debug.handle(request)

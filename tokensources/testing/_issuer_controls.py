@@ -17,6 +17,7 @@ from ._claim_mappings import checked_mapping
 from ._faults import encode_body, retry_after_header
 from ._oauth_errors import OAuthError, error_response
 from ._paths import TOKEN_PATH
+from ._quotas import Quota
 from ._request_log import LoggedRequest, RequestLog
 
 __all__ = ["IssuerControls"]
@@ -105,6 +106,11 @@ class IssuerControls:
                 positive number of seconds.
         """
         self._parts.quotas.set(tokens, per, client_id=client_id)
+
+    @property
+    def quotas(self) -> dict[str | None, Quota]:
+        """The quotas set on this issuer: the one for every client under None, others by id."""
+        return self._parts.quotas.all()
 
     def clear_quotas(self) -> None:
         """Remove every quota of this issuer (and forget the tokens counted)."""

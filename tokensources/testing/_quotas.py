@@ -22,7 +22,12 @@ __all__ = ["Quota", "Quotas"]
 
 @dataclass(frozen=True, slots=True)
 class Quota:
-    """``tokens`` issued per client in any ``per`` seconds."""
+    """A token quota: at most ``tokens`` tokens issued per client in any ``per`` seconds.
+
+    Attributes:
+        tokens: how many tokens a client may be issued in the window.
+        per: the sliding window, in seconds.
+    """
 
     tokens: int
     per: float
@@ -78,6 +83,12 @@ class Quotas:
             self._default = None
             self._by_client.clear()
             self._issued.clear()
+
+    def all(self) -> dict[str | None, Quota]:
+        """Every quota set: the default one under None, the others by client id."""
+        with self._lock:
+            found: dict[str | None, Quota] = {} if self._default is None else {None: self._default}
+            return found | dict(self._by_client)
 
     def quota_for(self, client_id: str) -> Quota | None:
         """The quota that applies to ``client_id``, or None."""

@@ -30,6 +30,9 @@ _FILTERS = (
     "status",
     "error",
     "outcome",
+    "dpop_proof",
+    "dpop_jkt",
+    "certificate_thumbprint",
 )
 
 
@@ -60,10 +63,11 @@ class LoggedRequest:
         outcome: ``issued``, ``refused``, ``throttled`` (a quota), ``fault``,
             ``enqueued`` (a queued answer), ``dropped``; None for other answers.
         token_claims: the claims of the access token issued, if one was.
-        dpop_jkt: the thumbprint of a verified DPoP proof's key; None until
-            the server verifies DPoP proofs.
-        certificate_thumbprint: the ``x5t#S256`` of a verified TLS client
-            certificate; None until the server authenticates TLS clients.
+        dpop_proof: whether it carried a ``DPoP`` header (verified or not).
+        dpop_jkt: the RFC 7638 thumbprint of the key of a DPoP proof the
+            server verified; None without one.
+        certificate_thumbprint: the ``x5t#S256`` of a TLS client certificate
+            the server verified; None without one.
     """
 
     number: int
@@ -81,6 +85,7 @@ class LoggedRequest:
     error: str | None = None
     outcome: str | None = None
     token_claims: Mapping[str, Any] | None = field(default=None, compare=False)
+    dpop_proof: bool = False
     dpop_jkt: str | None = None
     certificate_thumbprint: str | None = None
 
@@ -95,6 +100,10 @@ class LoggedRequest:
         ):
             if value is not None:
                 parts.append(f"{label}={value}")
+        if self.dpop_proof:
+            parts.append("dpop" if self.dpop_jkt is None else f"dpop={self.dpop_jkt[:8]}…")
+        if self.certificate_thumbprint is not None:
+            parts.append(f"cert={self.certificate_thumbprint[:8]}…")
         answer = "dropped" if self.status is None else str(self.status)
         if self.error is not None:
             answer += f" {self.error}"
@@ -162,6 +171,9 @@ class RequestLog:
                 error=facts.error,
                 outcome="dropped" if status is None else facts.outcome,
                 token_claims=MappingProxyType(dict(claims)) if claims is not None else None,
+                dpop_proof=facts.dpop_proof,
+                dpop_jkt=facts.dpop_jkt,
+                certificate_thumbprint=facts.certificate_thumbprint,
             )
             if len(self._entries) == self._entries.maxlen:
                 self._forgotten += 1
@@ -180,7 +192,8 @@ class RequestLog:
         Filters are fields of ``LoggedRequest`` compared for equality:
         ``issuer``, ``method``, ``path``, ``endpoint``, ``client_id``,
         ``grant_type``, ``auth_method``, ``scope``, ``status``, ``error``,
-        ``outcome``. A filter given as None is ignored.
+        ``outcome``, ``dpop_proof``, ``dpop_jkt``, ``certificate_thumbprint``.
+        A filter given as None is ignored.
 
         Raises:
             ConfigError: a filter that is not one of those fields.
