@@ -29,13 +29,14 @@ from ._asgi import (
     send_response,
 )
 from ._client_auth import ClientAuthenticator
+from ._clients import ClientRegistry
 from ._issuer import Issuer
 from ._oauth_errors import OAuthError, error_response
+from ._paths import INTROSPECTION_PATH
 from ._token_request import parse_token_request
 
 __all__ = ["INTROSPECTION_PATH", "IntrospectionEndpoint", "TokenCheck"]
 
-INTROSPECTION_PATH = "/oauth/introspect"
 # RFC 7662 §2.2: what an inactive token gets — nothing else, nothing about why.
 _INACTIVE: dict[str, Any] = {"active": False}
 
@@ -67,15 +68,23 @@ class IntrospectionEndpoint:
             audience and token lifetime, and its clock.
         tokens: the check its signed access tokens pass.
         authenticator: how callers (resource servers) authenticate.
+        clients: the registered clients, whose scopes and token lifetime
+            opaque tokens get by default; None: no scope, the issuer's lifetime.
 
     Attributes:
         requests: introspection requests received, whatever their outcome.
     """
 
     def __init__(
-        self, *, issuer: Issuer, tokens: TokenCheck, authenticator: ClientAuthenticator
+        self,
+        *,
+        issuer: Issuer,
+        tokens: TokenCheck,
+        authenticator: ClientAuthenticator,
+        clients: ClientRegistry | None = None,
     ) -> None:
         self._issuer = issuer
+        self._clients = clients
         self._tokens = tokens
         self._authenticator = authenticator
         self._opaque: dict[bytes, dict[str, Any]] = {}
@@ -86,7 +95,7 @@ class IntrospectionEndpoint:
         self,
         client_id: str = "demo-client",
         *,
-        scope: str | Iterable[str] = "",
+        scope: str | Iterable[str] | None = None,
         audience: str | list[str] | None = None,
         lifetime: float | None = None,
     ) -> str:
@@ -94,10 +103,18 @@ class IntrospectionEndpoint:
 
         Args:
             client_id: its ``sub`` and ``client_id``.
-            scope: its scopes, a space-separated string or a list.
+            scope: its scopes, a space-separated string or a list; None: the
+                registered client's (none for an unknown client).
             audience: its ``aud``; None: the issuer's audience.
-            lifetime: seconds until ``exp``; None: the issuer's token lifetime.
+            lifetime: seconds until ``exp``; None: the registered client's
+                token lifetime, or else the issuer's.
         """
+        client = self._clients.get(client_id) if self._clients is not None else None
+        if scope is None:
+            scope = client.scopes if client is not None else ()
+        if lifetime is None:
+            default = self._issuer.token_lifetime
+            lifetime = client.lifetime_or(default) if client is not None else default
         token = secrets.token_urlsafe(32)
         now = self._issuer.now()
         self._opaque[_digest(token)] = {
@@ -107,7 +124,7 @@ class IntrospectionEndpoint:
             "aud": audience or self._issuer.audience,
             "scope": scope if isinstance(scope, str) else " ".join(scope),
             "iat": numeric(now),
-            "exp": numeric(now + (self._issuer.token_lifetime if lifetime is None else lifetime)),
+            "exp": numeric(now + lifetime),
             "token_type": "Bearer",
         }
         return token
@@ -134,6 +151,7 @@ class IntrospectionEndpoint:
 
     async def handle(self, request: Request) -> Response:
         """Answer one introspection request."""
+        request.facts.endpoint = "introspection"
         self.requests += 1
         if request.method != "POST":
             # RFC 7662 §2.1: the endpoint takes POST.
@@ -148,6 +166,8 @@ class IntrospectionEndpoint:
             if token is None:
                 raise OAuthError("invalid_request", "the token parameter is missing")
         except OAuthError as exc:
+            request.facts.error = exc.error
+            request.facts.outcome = "refused"
             return error_response(exc, request.headers)
         # RFC 7662 §2.2; never cached by anyone on the way.
         return json_response(200, self.introspect(token), no_store=True)

@@ -7,13 +7,13 @@ from typing import Any
 
 import httpx
 
-from .._errors import TokenEndpointError, TokenResponseError
+from .._errors import ConfigError, TokenEndpointError, TokenResponseError
 from .._http import HttpClient, check_endpoint_url
 from .._redact import excerpt, safe_url
 from .._wire import json_object, parse_retry_after
 from ._resource_metadata import check_resource, metadata_location
 
-__all__ = ["MAX_METADATA_BYTES", "fetch_resource_metadata"]
+__all__ = ["MAX_METADATA_BYTES", "authorization_server_of", "fetch_resource_metadata"]
 
 # A metadata document is a few hundred bytes.
 MAX_METADATA_BYTES = 64 * 1024
@@ -44,7 +44,8 @@ async def fetch_resource_metadata(
     another resource is refused, so a resource cannot send clients to an
     authorization server on another resource's behalf. The members RFC 9728
     defines as lists of strings are checked to be so; the document is
-    returned as it came.
+    returned as it came. ``from_resource()`` on the grant sources goes on
+    to the authorization server it lists and builds a source for it.
 
     Concurrency and cancellation: one request; safe to call concurrently;
     cancelling it abandons the request.
@@ -115,3 +116,55 @@ async def fetch_resource_metadata(
                 url=where,
             )
     return document
+
+
+async def authorization_server_of(
+    resource: str,
+    *,
+    authorization_server: str | None = None,
+    metadata_url: str | None = None,
+    http: httpx.AsyncClient | None = None,
+    allow_insecure_http: bool = False,
+) -> str:
+    """The issuer of the authorization server to ask for tokens for ``resource``.
+
+    Reads the resource's metadata (``fetch_resource_metadata``: it must name
+    ``resource`` itself) and takes the one authorization server it lists,
+    or ``authorization_server`` when it lists several (RFC 9728 §2 leaves
+    the choice to the client; guessing could send the client's credentials
+    to the wrong one).
+
+    Concurrency and cancellation: one request, as ``fetch_resource_metadata``.
+
+    Raises:
+        ConfigError: the metadata lists no authorization server; lists
+            several and none was chosen; or does not list the one chosen.
+        TokenSourceError: the metadata could not be fetched or used (see
+            ``fetch_resource_metadata``).
+    """
+    document = await fetch_resource_metadata(
+        resource, metadata_url=metadata_url, http=http, allow_insecure_http=allow_insecure_http
+    )
+    listed: list[str] = document.get("authorization_servers") or []
+    shown = ", ".join(repr(safe_url(issuer)) for issuer in listed)
+    where = safe_url(resource)
+    if authorization_server is not None:
+        wanted = authorization_server.rstrip("/")
+        for issuer in listed:
+            if issuer.rstrip("/") == wanted:
+                return issuer
+        raise ConfigError(
+            f"the metadata of resource {where!r} does not list authorization server "
+            f"{safe_url(authorization_server)!r} (it lists: {shown or 'none'})"
+        )
+    if not listed:
+        raise ConfigError(
+            f"the metadata of resource {where!r} names no authorization server "
+            "(RFC 9728 authorization_servers); build the source with from_issuer()"
+        )
+    if len(listed) > 1:
+        raise ConfigError(
+            f"the metadata of resource {where!r} lists {len(listed)} authorization servers "
+            f"({shown}); choose one with authorization_server="
+        )
+    return listed[0]
