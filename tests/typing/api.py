@@ -45,6 +45,7 @@ async def other_sources(pem: bytes) -> list[TokenSource]:
         External("https://tokens.internal.example/token", headers={"X-Api-Key": "k"}),
         Static("abc"),
         await ClientCredentials.from_issuer("https://idp.example", "id", "secret"),
+        await ClientCredentials.from_resource("https://mcp.example/mcp", "id", "secret"),
     ]
 
 

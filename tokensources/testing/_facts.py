@@ -23,7 +23,7 @@ class RequestFacts:
         path: the full request path, tenant prefix included.
         issuer: the name of the issuer it was for; ``""`` for the root issuer.
         endpoint: which endpoint answered (``token``, ``jwks``, ``metadata``,
-            ``api``, ``debug``), or None when none did.
+            ``introspection``, ``api``, ``debug``), or None when none did.
         client_id: the client a token request claims to be, before any check.
         grant_type: the ``grant_type`` of a token request.
         auth_method: the client authentication method a token request used.

@@ -50,7 +50,8 @@ class LoggedRequest:
         method: the HTTP method.
         path: the full path, tenant prefix included (no query string).
         issuer: the name of the issuer it was for; ``""`` for the root issuer.
-        endpoint: ``token``, ``jwks``, ``metadata``, ``api`` or ``debug``;
+        endpoint: ``token``, ``jwks``, ``metadata``, ``introspection``, ``api``
+            or ``debug``;
             None when no endpoint serves the path.
         client_id: the client a token request claimed to be (before any check).
         grant_type: the ``grant_type`` of a token request.

@@ -17,13 +17,14 @@ class Tenant(IssuerApi):
     the server's issuer followed by ``/<name>``, and it has its own signing
     keys, clients, claim mappings, quotas and metadata
     (``/<name>/oauth/token``, ``/<name>/.well-known/openid-configuration``,
-    ``/<name>/.well-known/jwks.json``, ``/<name>/api/private``). It shares the
-    server's clock, counters, faults, request log and queued answers, and
-    follows the server's ``audience``, ``token_lifetime`` and ``strict``
-    until given its own.
+    ``/<name>/.well-known/jwks.json``, ``/<name>/oauth/introspect``,
+    ``/<name>/api/private``). It shares the server's clock, counters, faults,
+    request log and queued answers, and follows the server's ``audience``,
+    ``token_lifetime`` and ``strict`` until given its own.
 
     It has the server's registration API (``register_client``,
-    ``issue_token``, ``map_claims``, ``enqueue_error``, ``set_quota``, …);
+    ``issue_token``, ``issue_opaque_token``, ``revoke_token``, ``map_claims``,
+    ``enqueue_error``, ``set_quota``, …);
     paths given to ``enqueue_*`` are within the tenant, and its
     ``assert_token_requests`` counts its own requests only.
     """
