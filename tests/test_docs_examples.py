@@ -17,7 +17,8 @@ How examples are run (read this before writing one):
   with the secret in ``CLIENT_SECRET`` (also ``TOKENSOURCES_CLIENT_SECRET``);
   ``REDIS_URL`` points at a real redis-server and ``TOKEN_ENCRYPTION_KEY`` is
   a base64 AES-256 key. Loopback URLs are left alone, so an example may
-  start ``AuthorizationServer().serve()`` itself.
+  start ``AuthorizationServer().serve()`` itself; a client made with its
+  own ``ssl.SSLContext`` as ``verify=`` (mutual TLS) is left alone too.
 - A block using ``RedisShared`` or redis-py's asyncio client runs on asyncio
   only (redis-py has no trio support); on trio it is left out, so nothing
   later on the page may depend on it.
@@ -51,6 +52,7 @@ import gc
 import inspect
 import os
 import re
+import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -240,7 +242,10 @@ def _patch_default_transports(monkeypatch: pytest.MonkeyPatch, world: DocsWorld)
         original = cls.__init__
 
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
-            if kwargs.get("transport") is None and not kwargs.get("mounts"):
+            # A client with its own TLS context (mutual TLS) talks to the loopback
+            # HTTPS server its example started, with that context.
+            own_tls = isinstance(kwargs.get("verify"), ssl.SSLContext)
+            if kwargs.get("transport") is None and not kwargs.get("mounts") and not own_tls:
                 kwargs["transport"] = make()
             original(self, *args, **kwargs)
 

@@ -19,7 +19,7 @@ import logging
 import ssl
 import weakref
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 import anyio
@@ -27,6 +27,7 @@ import anyio.lowlevel
 import httpx
 
 from ._errors import ConfigError, TokenRequestError, TokenResponseError
+from ._foreign_loop import aclose_at_end, aclose_on
 from ._redact import credential_values, excerpt, logged_url, safe_url
 from ._source import Clock
 from ._wire import RawResponse
@@ -111,11 +112,14 @@ class HttpClient:
         *,
         clock: Clock,
         deadline: float = DEADLINE,
-        ssl_context: ssl.SSLContext | None = None,
+        ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext | None] | None = None,
     ) -> None:
         if http is not None and not isinstance(http, httpx.AsyncClient):
             raise ConfigError("http must be an httpx.AsyncClient")
-        if http is not None and ssl_context is not None:
+        # A callable is asked before every request: a client certificate renewed
+        # on disk gives a new context, and the owned client is rebuilt with it.
+        self._context = ssl_context if callable(ssl_context) else lambda: ssl_context
+        if http is not None and self._context() is not None:
             # The context (a client certificate) cannot be put into a client
             # that is already built; silently not using it would fail later.
             raise ConfigError(
@@ -126,8 +130,11 @@ class HttpClient:
         self._owned = http is None
         self._clock = clock
         self._deadline = deadline
-        self._ssl_context = ssl_context
-        self._loop: object = None
+        self._built_with: ssl.SSLContext | None = None
+        self._loop: anyio.lowlevel.EventLoopToken | None = None
+        # Clients replaced by a renewed certificate on this loop: requests may
+        # still run on them, so they are closed with this one, by aclose().
+        self._retired: list[httpx.AsyncClient] = []
 
     def _get(self) -> httpx.AsyncClient:
         if not self._owned:
@@ -137,12 +144,28 @@ class HttpClient:
         # them; a source used from a later loop (a new asyncio.run, a bridge
         # that moved) gets a client of its own instead of "Event loop is closed".
         loop = anyio.lowlevel.current_token()
-        if self._client is None or loop != self._loop:
-            verify: ssl.SSLContext | bool = self._ssl_context or True
+        context = self._context()
+        if (
+            self._client is None
+            or self._client.is_closed  # closed at its loop's end
+            or loop != self._loop
+            or context is not self._built_with
+        ):
+            if self._client is not None and loop == self._loop:
+                self._retired.append(self._client)
+            elif self._client is not None and self._loop is not None:
+                # Its sockets belong to that loop: closed there, not dropped open.
+                for old in (*self._retired, self._client):
+                    aclose_on(self._loop, old)
+                self._retired = []
+            verify: ssl.SSLContext | bool = context or True
             self._client = httpx.AsyncClient(
                 timeout=DEFAULT_TIMEOUT, follow_redirects=False, verify=verify
             )
+            # A loop that ends with the source still open closes this client first.
+            aclose_at_end(self._client)
             self._loop = loop
+            self._built_with = context
         return self._client
 
     async def aclose(self) -> None:
@@ -150,12 +173,18 @@ class HttpClient:
 
         A client opened by an event loop that is no longer the current one
         cannot be closed from here (its sockets belong to that loop); it is
-        let go instead.
+        closed on that loop instead, if it still runs.
         """
+        retired, self._retired = self._retired, []
         if self._owned and self._client is not None:
             client, self._client = self._client, None
             if anyio.lowlevel.current_token() == self._loop:
+                for old in retired:
+                    await old.aclose()
                 await client.aclose()
+            elif self._loop is not None:
+                for old in (*retired, client):
+                    aclose_on(self._loop, old)
 
     async def request(
         self,
@@ -165,8 +194,12 @@ class HttpClient:
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         max_body: int = MAX_BODY_BYTES,
+        on_headers: Callable[[httpx.Headers], None] | None = None,
     ) -> RawResponse:
         """Send one request and read at most ``max_body`` bytes of the answer.
+
+        ``on_headers``, when given, sees the answer's headers as they arrive
+        (DPoP learns ``DPoP-Nonce`` from them).
 
         Concurrency and cancellation: safe for concurrent use (httpx pools
         connections). Cancelling the caller abandons the request.
@@ -191,6 +224,8 @@ class HttpClient:
                 # form to wherever the server points, plain http included.
                 response = await client.send(request, stream=True, follow_redirects=False)
                 try:
+                    if on_headers is not None:
+                        on_headers(response.headers)
                     body, truncated = await _read_bounded(response, max_body)
                 finally:
                     await response.aclose()
@@ -266,10 +301,34 @@ def _request_error(url: str, what: str, exc: Exception) -> TokenRequestError:
     the operating system's reason, are kept.
     """
     reason = type(exc).__name__
-    if isinstance(exc, (httpx.ConnectError, httpx.TimeoutException)) and str(exc):
+    tls = _tls_failure(exc)
+    if tls is not None:
+        reason = f"{reason}: {tls}"
+    elif isinstance(exc, (httpx.ConnectError, httpx.TimeoutException)) and str(exc):
         reason = f"{reason}: {excerpt(str(exc), limit=120)}"
     where = safe_url(url)
     return TokenRequestError(f"request to {where} {what} ({reason})", url=where, reason=reason)
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """What a failed TLS handshake said, when that is what ``exc`` came from.
+
+    trio reports a refused server certificate with an empty message, the
+    ``ssl`` error only in the chain; it is the one thing worth saying.
+    """
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return (
+                "CERTIFICATE_VERIFY_FAILED, the server's TLS certificate is not trusted "
+                f"({excerpt(str(seen.verify_message), limit=80)})"
+            )
+        if isinstance(seen, ssl.SSLError):
+            return f"TLS handshake failed ({excerpt(str(seen.reason or seen), limit=80)})"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 async def _read_bounded(response: httpx.Response, limit: int) -> tuple[bytes, bool]:

@@ -58,6 +58,9 @@ async def test_metadata_is_built_from_the_issuer(
         "client_secret_basic",
         "client_secret_post",
         "private_key_jwt",
+        "client_secret_jwt",
+        "tls_client_auth",
+        "self_signed_tls_client_auth",
     }
     assert "ES256" in doc["token_endpoint_auth_signing_alg_values_supported"]
     assert doc["scopes_supported"] == ["read:messages", "write:messages"]

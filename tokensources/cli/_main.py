@@ -53,7 +53,10 @@ class _Command(Protocol):
 # Looked up by name when a command runs, never stored on the parsed flags.
 _COMMANDS: dict[str, _Command] = {"demo": _demo, "token": _token, "serve": _serve}
 
-_SECRET_FLAGS = ("--client-secret-env", "--client-secret-stdin")
+_SECRET_FLAGS = ("--client-secret-env", "--client-secret-stdin", "--client-secret-jwt")
+# Of those, the ones that take no value: "--client-secret-jwt=VALUE" is a value
+# on the command line, which argparse's complaint would echo.
+_VALUELESS_SECRET_FLAGS = ("--client-secret-stdin", "--client-secret-jwt")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +84,8 @@ def _secret_on_command_line(arguments: Sequence[str]) -> bool:
         # the value after it is still a secret on the command line.
         name = argument.partition("=")[0].replace("_", "-")
         if name.startswith("--client-secret") and name not in _SECRET_FLAGS:
+            return True
+        if name in _VALUELESS_SECRET_FLAGS and "=" in argument:
             return True
     return False
 

@@ -2,7 +2,10 @@
 
 Like ``oauth2l fetch``: one client_credentials request, with a client secret
 (from an environment variable or stdin, never from the command line, where
-``ps`` and shell history would see it) or a private key (RFC 7523).
+``ps`` and shell history would see it) sent as such or as the key of an
+assertion (``client_secret_jwt``), a private key (RFC 7523), or a client
+certificate (mutual TLS, RFC 8705). Passwords of encrypted keys come from
+environment variables too.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import anyio
 import httpx
 
 from .._errors import ConfigError, TokenEndpointError
+from .._jose import SIGNATURE_ALGORITHMS
 from .._source import TokenSource, aclose_source
 from .._token import Token
-from ..sources import AuthStyle, ClientCredentials
+from ..sources import AuthStyle, ClientCredentials, ClientSecretJWT, MutualTLS
+from ..sources._secret_jwt_auth import HMAC_ALGORITHMS
 from ._args import positive_float
 from ._exit import EXIT_CODES_HELP, OK, KnownSecrets
 from ._secrets import read_client_secret, read_key_password, read_private_key
@@ -27,7 +32,8 @@ from ._urls import check_url, in_cli_terms
 __all__ = ["DEFAULT_SECRET_ENV", "TokenSettings", "add_parser", "format_token", "run"]
 
 DEFAULT_SECRET_ENV = "TOKENSOURCES_CLIENT_SECRET"
-_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
+# The library's one JOSE table, then the HMACs only client_secret_jwt uses.
+_ALGORITHMS = (*SIGNATURE_ALGORITHMS, *HMAC_ALGORITHMS)
 
 _DESCRIPTION = f"""\
 Fetch one access token with the client_credentials grant and print it.
@@ -35,8 +41,11 @@ Fetch one access token with the client_credentials grant and print it.
 The client secret is read from the environment variable named by
 --client-secret-env (default {DEFAULT_SECRET_ENV}) or, with
 --client-secret-stdin, from standard input. It is never accepted as a flag.
-With --private-key the client authenticates with a signed JWT instead
-(private_key_jwt, RFC 7523) and needs no secret.
+With --client-secret-jwt the secret is the HMAC key of a short assertion
+and never sent (client_secret_jwt). With --private-key alone the client
+authenticates with a signed JWT (private_key_jwt, RFC 7523) and needs no
+secret; with --certificate and --private-key, with its client certificate
+(tls_client_auth, RFC 8705), the token endpoint verified against --ca.
 """
 
 _EPILOG = f"""\
@@ -54,6 +63,11 @@ examples:
   # private_key_jwt, all fields as JSON
   tokensources token --token-url https://auth.example.com/oauth/token \\
       --client-id my-service --private-key key.pem --key-id k1 --format json
+
+  # mutual TLS with the certificate cert-manager keeps current
+  tokensources token --issuer https://auth.example.com --client-id my-service \
+      --certificate /var/run/tls/tls.crt --private-key /var/run/tls/tls.key \
+      --ca /var/run/tls/ca.crt
 
 {EXIT_CODES_HELP}"""
 
@@ -139,19 +153,47 @@ def _add_credential_flags(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="HTTP Basic (header), form fields (body), or try both (auto, the default)",
     )
-    key = parser.add_argument_group("private key (private_key_jwt, RFC 7523)")
-    key.add_argument("--private-key", metavar="FILE", help="PEM or JWK file of the signing key")
+    secret.add_argument(
+        "--client-secret-jwt",
+        action="store_true",
+        help="send an assertion MACed with the secret instead of the secret (client_secret_jwt)",
+    )
+    key = parser.add_argument_group("private key (private_key_jwt, RFC 7523) and assertion options")
+    key.add_argument(
+        "--private-key",
+        metavar="FILE",
+        help="PEM or JWK file of the signing key; with --certificate, the certificate's key",
+    )
     key.add_argument("--key-id", metavar="KID", help="the kid to put in the assertion header")
     key.add_argument(
         "--algorithm",
         choices=_ALGORITHMS,
         metavar="ALG",
-        help=f"signing algorithm: {', '.join(_ALGORITHMS)} (default: from the key)",
+        help=f"signing algorithm: {', '.join(_ALGORITHMS)} (default: from the key; HS256 "
+        "with --client-secret-jwt)",
     )
     key.add_argument(
         "--key-password-env",
         metavar="NAME",
         help="read the password of an encrypted PEM key from this environment variable",
+    )
+    key.add_argument(
+        "--assertion-audience",
+        metavar="AUD",
+        help='the assertion\'s aud: the token URL by default; "issuer" for the issuer '
+        "identifier (RFC 7523bis), or any value",
+    )
+    key.add_argument(
+        "--assertion-typ",
+        metavar="TYP",
+        help="the assertion's typ header, e.g. client-authentication+jwt (RFC 7523bis)",
+    )
+    tls = parser.add_argument_group("client certificate (tls_client_auth, RFC 8705)")
+    tls.add_argument(
+        "--certificate", metavar="FILE", help="PEM file of the client certificate (and chain)"
+    )
+    tls.add_argument(
+        "--ca", metavar="FILE", help="PEM file of the CAs that verify the token endpoint"
     )
 
 
@@ -173,6 +215,11 @@ class TokenSettings:
         key_id: the assertion's ``kid``.
         algorithm: the assertion's algorithm, None to take it from the key.
         key_password_env: the variable holding the key's password, or None.
+        client_secret_jwt: send a ``client_secret_jwt`` assertion, not the secret.
+        assertion_audience: the assertion's ``aud`` (``"issuer"`` allowed), or None.
+        assertion_typ: the assertion's ``typ`` header, or None.
+        certificate: the client certificate file for mutual TLS, or None.
+        ca: the file of CAs that verify the token endpoint, or None.
         format: ``token``, ``header`` or ``json``.
         timeout: seconds before giving up on the request.
         allow_insecure_http: permit plain http to a host other than loopback.
@@ -191,6 +238,11 @@ class TokenSettings:
     key_id: str | None
     algorithm: str | None
     key_password_env: str | None
+    client_secret_jwt: bool
+    assertion_audience: str | None
+    assertion_typ: str | None
+    certificate: str | None
+    ca: str | None
     format: str
     timeout: float
     allow_insecure_http: bool
@@ -212,6 +264,11 @@ class TokenSettings:
             key_id=args.key_id,
             algorithm=args.algorithm,
             key_password_env=args.key_password_env,
+            client_secret_jwt=args.client_secret_jwt,
+            assertion_audience=args.assertion_audience,
+            assertion_typ=args.assertion_typ,
+            certificate=args.certificate,
+            ca=args.ca,
             format=args.format,
             timeout=args.timeout,
             allow_insecure_http=args.allow_insecure_http,
@@ -284,23 +341,70 @@ async def _build_source(
         "http": http,
         "allow_insecure_http": settings.allow_insecure_http,
     }
+    _check_combination(settings)
+    assertion = {
+        "assertion_audience": settings.assertion_audience,
+        "assertion_typ": settings.assertion_typ,
+    }
+    if settings.certificate is not None:
+        return await _mutual_tls(settings, secrets, options)
     if settings.private_key is not None:
         cls: Any = _private_key_jwt()
         credential: Any = read_private_key(settings.private_key)
-        options.update(algorithm=settings.algorithm, key_id=settings.key_id)
+        options.update(algorithm=settings.algorithm, key_id=settings.key_id, **assertion)
         options["key_password"] = read_key_password(settings.key_password_env, secrets)
     else:
-        cls = ClientCredentials
         credential = read_client_secret(
             env_name=settings.client_secret_env,
             from_stdin=settings.client_secret_stdin,
             secrets=secrets,
         )
-        options["auth_style"] = AuthStyle(settings.auth_style)
+        if settings.client_secret_jwt:
+            cls = ClientSecretJWT
+            options.update(algorithm=settings.algorithm or "HS256", **assertion)
+        else:
+            cls = ClientCredentials
+            options["auth_style"] = AuthStyle(settings.auth_style)
     if settings.issuer is not None:
         found = await cls.from_issuer(settings.issuer, settings.client_id, credential, **options)
         return cast(TokenSource, found)
     return cast(TokenSource, cls(settings.token_url, settings.client_id, credential, **options))
+
+
+def _check_combination(settings: TokenSettings) -> None:
+    """Refuse flags that belong to another method than the one the others choose."""
+    if settings.certificate is not None and settings.private_key is None:
+        raise ConfigError("--certificate needs --private-key (the certificate's key)")
+    if settings.ca is not None and settings.certificate is None:
+        raise ConfigError("--ca applies to mutual TLS only: give --certificate too")
+    if settings.client_secret_jwt and settings.private_key is not None:
+        raise ConfigError("--client-secret-jwt uses the client secret: drop --private-key")
+    assertion_flags = settings.assertion_audience or settings.assertion_typ
+    jwt_method = settings.client_secret_jwt or (
+        settings.private_key is not None and settings.certificate is None
+    )
+    if assertion_flags and not jwt_method:
+        raise ConfigError(
+            "--assertion-audience and --assertion-typ need --client-secret-jwt or --private-key"
+        )
+
+
+async def _mutual_tls(
+    settings: TokenSettings, secrets: KnownSecrets, options: dict[str, Any]
+) -> TokenSource:
+    """The ``MutualTLS`` source; ``http`` serves discovery only (it carries no certificate)."""
+    http = options.pop("http")
+    options.update(
+        certificate=settings.certificate,
+        private_key=settings.private_key,
+        key_password=read_key_password(settings.key_password_env, secrets),
+        ca=settings.ca,
+    )
+    if settings.issuer is not None:
+        return await MutualTLS.from_issuer(
+            settings.issuer, settings.client_id, http=http, **options
+        )
+    return MutualTLS(cast(str, settings.token_url), settings.client_id, **options)
 
 
 def _private_key_jwt() -> type:

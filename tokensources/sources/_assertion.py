@@ -12,6 +12,7 @@ the explicit type the draft defines.
 
 from __future__ import annotations
 
+import abc
 import math
 import secrets
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,8 @@ from types import MappingProxyType
 from typing import Any
 
 from .._errors import ConfigError
+from .._source import Clock
+from ._client_auth import ClientAuth, Credentials, check_client_id
 
 __all__ = [
     "CLIENT_ASSERTION_TYPE",
@@ -28,6 +31,7 @@ __all__ = [
     "ISSUER_AUDIENCE",
     "MAX_ASSERTION_LIFETIME",
     "AssertionSettings",
+    "SignedAssertionAuth",
     "assertion_claims",
     "assertion_settings",
     "check_assertion_audience",
@@ -187,3 +191,58 @@ def _with_issuer(audience: str | list[str] | None, issuer: str | None) -> str | 
         )
     replaced = [issuer if value == ISSUER_AUDIENCE else value for value in values]
     return replaced[0] if isinstance(audience, str) else list(dict.fromkeys(replaced))
+
+
+class SignedAssertionAuth(ClientAuth):
+    """A client authentication that signs its own JWT assertion (RFC 7523 §2.2).
+
+    Each request carries a new assertion (``iss`` = ``sub`` = the client id,
+    a fresh ``jti``), so none is ever replayed; how it is signed (a private
+    key, the client secret) is the subclass's ``sign``.
+    """
+
+    __slots__ = ("_clock", "settings")
+
+    client_id: str
+
+    def __init__(self, client_id: str, settings: AssertionSettings, *, clock: Clock) -> None:
+        super().__init__(check_client_id(client_id))
+        self.settings = settings
+        self._clock = clock
+
+    @property
+    def audience(self) -> str | list[str] | None:
+        """The assertions' ``aud``, or None for the token URL of each request."""
+        return self.settings.audience
+
+    @property
+    def lifetime(self) -> float:
+        """Seconds from an assertion's issue to its ``exp``."""
+        return self.settings.lifetime
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The extra JWS header members of every assertion (read-only)."""
+        return self.settings.headers
+
+    def claims(self, token_url: str) -> dict[str, Any]:
+        """The claims of a new assertion for ``token_url``, with a fresh ``jti``."""
+        audience = self.audience if self.audience is not None else token_url
+        return assertion_claims(self.client_id, audience, self.lifetime, self._clock())
+
+    @abc.abstractmethod
+    def sign(self, claims: dict[str, Any]) -> str:
+        """The compact JWS of ``claims``, with ``headers`` in its header."""
+
+    async def credentials(self, token_url: str) -> Credentials:
+        """``client_id``, ``client_assertion_type`` and a freshly signed ``client_assertion``."""
+        assertion = self.sign(self.claims(token_url))
+        form = {
+            # RFC 7521 §4.2: client_id is optional with an assertion, but some
+            # providers (Entra ID) require it, and it must match the assertion.
+            "client_id": self.client_id,
+            "client_assertion_type": CLIENT_ASSERTION_TYPE,
+            "client_assertion": assertion,
+        }
+        # The signature alone is what cannot be forged: masked on its own too.
+        return Credentials(form=form, secrets=(assertion, assertion.rsplit(".", 1)[-1]))

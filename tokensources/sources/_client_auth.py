@@ -8,7 +8,7 @@ is a ``ClientAuth``, and a grant takes any of them. A strategy says:
 - what it adds to the form and the headers of a request (``credentials``),
   and which secrets those carry, so that no error about the answer shows them;
 - what TLS context the connection needs (``ssl_context``; None but for
-  mutual TLS);
+  mutual TLS, and asked before every request so a renewed certificate is used);
 - what part of it keys a shared cache (``cache_key``: its method name and a
   one-way digest of its credential);
 - how an answer meaning "wrong client authentication" looks (``refused``).
@@ -24,11 +24,12 @@ import abc
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .._errors import ConfigError, TokenEndpointError
 from .._wire import TokenAnswer
 
-__all__ = ["Attempt", "ClientAuth", "Credentials", "check_client_id"]
+__all__ = ["Attempt", "ClientAuth", "Credentials", "check_client_id", "check_method_supported"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,11 @@ class ClientAuth(abc.ABC):
         """
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        """The TLS context the connection needs (a client certificate), or None."""
+        """The TLS context the connection needs (a client certificate), or None.
+
+        Asked before every request: a different object (a renewed
+        certificate) makes the grant open a new HTTP client with it.
+        """
         return None
 
     def refused(self, answer: TokenAnswer) -> bool:
@@ -124,3 +129,23 @@ def check_client_id(client_id: object) -> str:
     if not isinstance(client_id, str) or not client_id:
         raise ConfigError("client_id must be a non-empty string")
     return client_id
+
+
+def check_method_supported(metadata: Mapping[str, Any], methods: tuple[str, ...]) -> None:
+    """Refuse an issuer whose metadata lists its client authentication methods, none of ``methods``.
+
+    Metadata without ``token_endpoint_auth_methods_supported`` says nothing,
+    and is not refused (many providers leave it out).
+
+    Raises:
+        ConfigError: naming the methods the issuer supports and the one asked for.
+    """
+    supported = metadata.get("token_endpoint_auth_methods_supported")
+    if not isinstance(supported, list) or not all(isinstance(m, str) for m in supported):
+        return
+    if not any(method in supported for method in methods):
+        offered = ", ".join(supported) or "none"
+        raise ConfigError(
+            f"the token endpoint wants another client authentication: it supports {offered}, "
+            f"not {' or '.join(methods)}"
+        )

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 import httpx
 
 from .._source import Clock
-from ._assertion import (
-    CLIENT_ASSERTION_TYPE,
-    MAX_ASSERTION_LIFETIME,
-    check_assertion_audience,
-    check_assertion_headers,
-    check_assertion_lifetime,
-)
-from ._grant import ClientCredentialsGrant
+from ._assertion import CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME, assertion_settings
+from ._assertion_grant import AssertionGrant
 from ._private_key_auth import PrivateKeyJWTAuth
 from ._signing_keys import KeyInput, load_signing_key
 
 __all__ = ["CLIENT_ASSERTION_TYPE", "MAX_ASSERTION_LIFETIME", "PrivateKeyJWT"]
 
 
-class PrivateKeyJWT(ClientCredentialsGrant):
+class PrivateKeyJWT(AssertionGrant):
     """A token source for the client_credentials grant with ``private_key_jwt`` authentication.
 
     Instead of a shared secret the client proves its identity with a short
@@ -50,14 +43,20 @@ class PrivateKeyJWT(ClientCredentialsGrant):
         key_id: the ``kid`` for the assertion header; by default a JWK's own
             ``kid``, else none.
         key_password: the password of an encrypted PEM key.
-        assertion_audience: the assertion's ``aud``: a string or a list of
-            strings. Default: the token URL, which most providers expect;
-            some want the issuer instead.
+        assertion_audience: the assertion's ``aud``: the token URL by
+            default (the widest support); ``"issuer"`` for the issuer
+            identifier, which RFC 7523bis requires (known through
+            ``from_issuer()`` or ``issuer=``); or any string or list of
+            strings, where ``"issuer"`` also stands for the issuer.
         assertion_lifetime: seconds until the assertion's ``exp`` (default
             60; at most 3600).
         assertion_headers: extra JWS header parameters, such as the
             ``x5t#S256`` certificate thumbprint Entra ID asks for. ``alg``
             and ``kid`` are set through ``algorithm`` and ``key_id``.
+        assertion_typ: the ``typ`` header, e.g. ``"client-authentication+jwt"``
+            (the explicit type of RFC 7523bis §5); by default ``"JWT"``.
+        issuer: the authorization server's issuer identifier, for
+            ``assertion_audience="issuer"``; ``from_issuer()`` sets it.
         scopes: scopes to request (a list, or one space-separated string).
         audience: the *token's* audience, sent as the ``audience`` form field
             (Auth0 and others) — not the assertion's ``aud``.
@@ -72,7 +71,8 @@ class PrivateKeyJWT(ClientCredentialsGrant):
         ConfigError: an argument is not acceptable, including a key that
             cannot sign with the algorithm (an RSA key for ES256, a public
             key, a damaged PEM, a wrong password). The message names the
-            problem and never contains key material.
+            problem and never contains key material; ``"issuer"`` as the
+            audience while the issuer is unknown.
     """
 
     _client: PrivateKeyJWTAuth
@@ -89,6 +89,8 @@ class PrivateKeyJWT(ClientCredentialsGrant):
         assertion_audience: str | Sequence[str] | None = None,
         assertion_lifetime: float = 60.0,
         assertion_headers: Mapping[str, str] | None = None,
+        assertion_typ: str | None = None,
+        issuer: str | None = None,
         scopes: Iterable[str] | str = (),
         audience: str | None = None,
         params: Mapping[str, str] | None = None,
@@ -99,14 +101,14 @@ class PrivateKeyJWT(ClientCredentialsGrant):
         key = load_signing_key(
             private_key, algorithm=algorithm, key_id=key_id, password=key_password
         )
-        client = PrivateKeyJWTAuth(
-            client_id,
-            key,
-            audience=check_assertion_audience(assertion_audience),
-            lifetime=check_assertion_lifetime(assertion_lifetime),
-            headers=check_assertion_headers(assertion_headers),
-            clock=clock,
+        settings = assertion_settings(
+            audience=assertion_audience,
+            lifetime=assertion_lifetime,
+            headers=assertion_headers,
+            typ=assertion_typ,
+            issuer=issuer,
         )
+        client = PrivateKeyJWTAuth(client_id, key, settings, clock=clock)
         super().__init__(
             token_url,
             client,
@@ -135,22 +137,6 @@ class PrivateKeyJWT(ClientCredentialsGrant):
         """The ``kid`` in the assertion header, or None when none is sent."""
         return self._client.key.key_id
 
-    @property
-    def assertion_audience(self) -> str | list[str]:
-        """The assertions' ``aud``: ``assertion_audience``, or the token URL by default."""
-        audience = self._client.audience
-        return audience if audience is not None else self.token_url
-
-    @property
-    def assertion_lifetime(self) -> float:
-        """Seconds from an assertion's issue to its ``exp``."""
-        return self._client.lifetime
-
-    @property
-    def assertion_headers(self) -> Mapping[str, str]:
-        """The extra JWS header members of every assertion (read-only)."""
-        return self._client.headers
-
     def public_jwks(self) -> dict[str, list[dict[str, str]]]:
         """The JWK Set holding this source's public key, for registration.
 
@@ -160,11 +146,3 @@ class PrivateKeyJWT(ClientCredentialsGrant):
         thumbprint. It holds only the public key.
         """
         return {"keys": [self._client.key.jwk()]}
-
-    def assertion_claims(self) -> dict[str, Any]:
-        """The claims of a new client assertion, with a fresh ``jti`` (RFC 7523 §3).
-
-        NumericDates are whole seconds: ``iat`` and ``nbf`` a few seconds
-        before now, ``exp`` ``assertion_lifetime`` seconds after now.
-        """
-        return self._client.claims(self.token_url)

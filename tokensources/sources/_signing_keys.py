@@ -35,7 +35,7 @@ from .._errors import ConfigError
 from .._jose import ALGORITHMS as JOSE_ALGORITHMS
 from .._jose import MIN_RSA_BITS, jwk_thumbprint, key_type, sign
 
-__all__ = ["ALGORITHMS", "KeyInput", "SigningKey", "load_signing_key"]
+__all__ = ["ALGORITHMS", "KeyInput", "SigningKey", "load_pem_private_key", "load_signing_key"]
 
 SignerKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 KeyInput = bytes | str | PrivateKeyTypes | Mapping[str, Any]
@@ -158,6 +158,16 @@ def _from_text(
             raise ConfigError("private_key looks like JSON but is not a valid JWK")
         return _from_jwk(jwk, password)
     return _from_pem(data, password), None, None
+
+
+def load_pem_private_key(data: bytes, password: bytes | str | None) -> SignerKey:
+    """An RSA, EC or Ed25519 private key from PEM, optionally encrypted.
+
+    Raises:
+        ConfigError: a missing or wrong password, or a PEM that is not such
+            a key; the message never contains key material.
+    """
+    return _from_pem(data, password)
 
 
 def _from_pem(data: bytes, password: bytes | str | None) -> SignerKey:

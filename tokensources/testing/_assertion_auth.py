@@ -2,7 +2,13 @@
 
 The assertion's claims are checked as RFC 7523 §3 says (``check_assertion_claims``,
 shared by any method that authenticates with a signed JWT); how the
-signature is verified is the method's own business.
+signature is verified is the method's own business. A client registered as
+federated (``_federation``) authenticates the same way, with a JWT its
+trusted external issuer signed instead of one of its own.
+
+``private_key_jwt`` and ``client_secret_jwt`` both send a
+``client_assertion``; the assertion's ``alg`` tells them apart (``HS*`` is
+``client_secret_jwt``), so each request is claimed by exactly one method.
 """
 
 from __future__ import annotations
@@ -17,12 +23,21 @@ from .._jose import SIGNATURE_ALGORITHMS, operation, verify_signature
 from .._source import Clock
 from ..sources._private_key_jwt import CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME
 from ._clients import ClientRegistry, RegisteredClient
+from ._federation import FederatedTrust, check_federated_claims
 from ._oauth_errors import OAuthError, invalid_client
 from ._replay import ReplayCache
 from ._strict import check_assertion
 from ._token_request import TokenRequest
 
-__all__ = ["ASSERTION_ALGORITHMS", "LEEWAY", "PrivateKeyJWT", "check_assertion_claims"]
+__all__ = [
+    "ASSERTION_ALGORITHMS",
+    "LEEWAY",
+    "AssertionMethod",
+    "PrivateKeyJWT",
+    "assertion_alg",
+    "check_assertion_claims",
+    "uses_assertion",
+]
 
 # The library's one algorithm table: asymmetric algorithms only, since a
 # symmetric "HS256" assertion checked against a public key is the classic
@@ -74,7 +89,25 @@ def check_assertion_claims(
         raise invalid_client("the assertion's jti was already used")
 
 
-def _unverified_iss(assertion: str) -> str | None:
+def uses_assertion(request: TokenRequest) -> bool:
+    """Whether the form has a ``client_assertion`` or a ``client_assertion_type``."""
+    return "client_assertion" in request.form or "client_assertion_type" in request.form
+
+
+def assertion_alg(request: TokenRequest) -> str | None:
+    """The unverified ``alg`` of the request's ``client_assertion``; None if unreadable."""
+    assertion = request.form.get("client_assertion")
+    if not assertion:
+        return None
+    try:
+        alg = jwt.get_unverified_header(assertion).get("alg")
+    except jwt.PyJWTError:
+        return None
+    return alg if isinstance(alg, str) else None
+
+
+def unverified_iss(assertion: str) -> str | None:
+    """The ``iss`` of an assertion, read without verifying it; None if unreadable."""
     try:
         iss = jwt.decode(assertion, options={"verify_signature": False}).get("iss")
     except jwt.PyJWTError:
@@ -82,11 +115,11 @@ def _unverified_iss(assertion: str) -> str | None:
     return iss if isinstance(iss, str) else None
 
 
-class PrivateKeyJWT:
-    """``private_key_jwt``: a JWT signed with a private key whose public half is registered.
+class AssertionMethod:
+    """What the methods that check a signed ``client_assertion`` share: their settings.
 
     Args:
-        clients: the registered clients (and their public keys).
+        clients: the registered clients (and their keys or secrets).
         audiences: the values an assertion's ``aud`` may name, asked for
             each request (they change while serving on loopback).
         clock: the issuer's clock.
@@ -95,9 +128,6 @@ class PrivateKeyJWT:
         issuer: the issuer identifier, asked for each request (strict mode
             requires it as the assertion's sole ``aud``).
     """
-
-    name = "private_key_jwt"
-    signing_algorithms: Sequence[str] = ASSERTION_ALGORITHMS
 
     def __init__(
         self,
@@ -116,16 +146,27 @@ class PrivateKeyJWT:
         self._strict = strict
         self._issuer = issuer
 
-    def used_by(self, request: TokenRequest) -> bool:
-        """Whether the form has a ``client_assertion`` or a ``client_assertion_type``."""
-        return "client_assertion" in request.form or "client_assertion_type" in request.form
-
     def claimed_client_id(self, request: TokenRequest) -> str | None:
         """The form's ``client_id``, else the assertion's unverified ``iss``."""
         if "client_id" in request.form:
             return request.form["client_id"]
         assertion = request.form.get("client_assertion")
-        return _unverified_iss(assertion) if assertion else None
+        return unverified_iss(assertion) if assertion else None
+
+
+class PrivateKeyJWT(AssertionMethod):
+    """``private_key_jwt``: a JWT signed with a private key whose public half is registered.
+
+    The settings are those of ``AssertionMethod``.
+    """
+
+    name = "private_key_jwt"
+    signing_algorithms: Sequence[str] = ASSERTION_ALGORITHMS
+
+    def used_by(self, request: TokenRequest) -> bool:
+        """Whether the form has assertion fields, and the assertion is not MACed (``HS*``)."""
+        alg = assertion_alg(request)
+        return uses_assertion(request) and not (alg or "").startswith("HS")
 
     def authenticate(self, request: TokenRequest) -> RegisteredClient:
         """The client whose registered key signed the assertion, once its claims check out.
@@ -143,6 +184,9 @@ class PrivateKeyJWT:
                 "private_key_jwt needs client_assertion and client_assertion_type "
                 f"{CLIENT_ASSERTION_TYPE}",
             )
+        federated = self._clients.get(form.get("client_id", ""))
+        if federated is not None and federated.federation is not None:
+            return self._federated(federated, federated.federation, assertion)
         client, header, claims = self._verified_claims(assertion)
         # RFC 7521 §4.2: a client_id, when sent, must name the assertion's client.
         if form.get("client_id", client.client_id) != client.client_id:
@@ -156,6 +200,14 @@ class PrivateKeyJWT:
             now=self._clock(),
             replays=self._replays,
         )
+        return client
+
+    def _federated(
+        self, client: RegisteredClient, federation: FederatedTrust, assertion: str
+    ) -> RegisteredClient:
+        """The federated ``client``, once its trusted issuer's ``assertion`` checks out."""
+        claims = federation.verified_claims(assertion)
+        check_federated_claims(federation, claims, own=self._audiences(), now=self._clock())
         return client
 
     def _verified_claims(

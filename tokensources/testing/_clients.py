@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import jwt
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ConfigError
+from ._federation import FederatedTrust
+from ._public_keys import ClientKey, load_jwks
+
+if TYPE_CHECKING:
+    from ._tls import TlsRegistration
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -25,11 +27,6 @@ DEFAULT_SCOPES = ("read:messages", "write:messages")
 # The client every issuer has unless told otherwise: a well-known test secret.
 DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"
-# A registered public key: its JWK as given, and the ``cryptography`` key object.
-ClientKey = tuple[dict[str, Any], Any]
-# By key type, not by algorithm: a JWK naming an RFC 9864 algorithm ("Ed25519")
-# loads as well as one naming "EdDSA" or none.
-_LOADERS = {"RSA": RSAAlgorithm.from_jwk, "EC": ECAlgorithm.from_jwk, "OKP": OKPAlgorithm.from_jwk}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +40,10 @@ class RegisteredClient:
         scopes: the scopes it may request (all of them when it requests none).
         audiences: the audiences it may request; None allows only the issuer's audience.
         token_lifetime: seconds its tokens live; None uses the issuer's.
+        federation: the external issuer whose assertions authenticate it, or None.
+        tls: how its client certificate is recognised (mutual TLS), or None.
+        bound_to: the ``x5t#S256`` of the certificate this request presented,
+            which its token is bound to (set per request, never registered).
     """
 
     client_id: str
@@ -51,6 +52,9 @@ class RegisteredClient:
     scopes: tuple[str, ...]
     audiences: tuple[str, ...] | None
     token_lifetime: float | None
+    federation: FederatedTrust | None = None
+    tls: TlsRegistration | None = None
+    bound_to: str | None = None
 
     def __repr__(self) -> str:
         # Never the secret: a registered client may end up in a test's failure output.
@@ -59,30 +63,6 @@ class RegisteredClient:
     def lifetime_or(self, default: float) -> float:
         """Seconds this client's tokens live: its own lifetime, else ``default``."""
         return self.token_lifetime if self.token_lifetime is not None else default
-
-
-def load_jwks(jwks: Mapping[str, Any]) -> tuple[ClientKey, ...]:
-    """Parse a JWK Set (or one JWK) of public keys into (raw JWK, key object) pairs.
-
-    Raises:
-        ConfigError: the set is malformed, holds a private or symmetric key, or
-            a key that cannot be loaded.
-    """
-    raw_keys = jwks.get("keys") if "keys" in jwks else [jwks]
-    if not isinstance(raw_keys, list) or not raw_keys:
-        raise ConfigError("jwks must be a JWK Set with a non-empty 'keys' list")
-    loaded: list[ClientKey] = []
-    for raw in raw_keys:
-        if not isinstance(raw, Mapping) or raw.get("kty") not in _LOADERS:
-            raise ConfigError("jwks keys must be RSA, EC or OKP public keys")
-        if "d" in raw:
-            raise ConfigError("jwks must hold public keys only, not private keys")
-        try:
-            loaded.append((dict(raw), _LOADERS[raw["kty"]](dict(raw))))
-        except (jwt.PyJWTError, KeyError, TypeError, ValueError) as exc:
-            problem = f"{type(exc).__name__}: {exc}"
-            raise ConfigError(f"jwks key {raw.get('kid')!r} cannot be loaded ({problem})") from None
-    return tuple(loaded)
 
 
 class ClientRegistry:
@@ -104,6 +84,8 @@ class ClientRegistry:
         scopes: Iterable[str] = DEFAULT_SCOPES,
         audiences: Iterable[str] | None = None,
         token_lifetime: float | None = None,
+        federation: FederatedTrust | None = None,
+        tls: TlsRegistration | None = None,
     ) -> RegisteredClient:
         """Register (or replace) a client and return its registration.
 
@@ -112,7 +94,7 @@ class ClientRegistry:
         """
         if not isinstance(client_id, str) or not client_id:
             raise ConfigError("client_id must be a non-empty string")
-        if secret is None and jwks is None:
+        if secret is None and jwks is None and federation is None and tls is None:
             raise ConfigError("a client needs a secret, a jwks, or both")
         if secret is not None and (not isinstance(secret, str) or not secret):
             raise ConfigError("secret must be a non-empty string")
@@ -125,6 +107,8 @@ class ClientRegistry:
             scopes=scope_list,
             audiences=tuple(audience_list) if audience_list is not None else None,
             token_lifetime=token_lifetime,
+            federation=federation,
+            tls=tls,
         )
         self._clients[client_id] = client
         return client

@@ -10,6 +10,7 @@ from ._client_auth import ClientAuthenticator
 from ._clients import ClientRegistry
 from ._counters import Counters
 from ._issuer import Issuer
+from ._paths import INTROSPECTION_PATH
 
 __all__ = ["MetadataEndpoint"]
 
@@ -52,6 +53,13 @@ class MetadataEndpoint:
                 self._authenticator.signing_algorithms
             ),
             "scopes_supported": self._clients.scopes(),
+            # RFC 8414 §2 and RFC 7662: resource servers authenticate as at the token endpoint.
+            "introspection_endpoint": self._issuer.url + INTROSPECTION_PATH,
+            "introspection_endpoint_auth_methods_supported": self._authenticator.method_names,
+            # RFC 8705 §3.3, §5: bound tokens, and where mutual TLS is served
+            # (the same port: a request over TLS may present a certificate).
+            "tls_client_certificate_bound_access_tokens": True,
+            "mtls_endpoint_aliases": {"token_endpoint": self._issuer.token_endpoint},
         }
 
     async def handle(self, request: Request) -> Response:

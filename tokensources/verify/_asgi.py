@@ -13,6 +13,7 @@ from .._errors import ConfigError, TokenSourceError
 from .._log import logger
 from ._asgi_types import ASGIApp, Receive, Scope, Send
 from ._bearer import bearer_token, challenge, check_realm
+from ._certificate_binding import CertificateGetter, check_certificate_binding, tls_certificate
 from ._claims import Claims, scope_list
 from ._contract import Verifier
 from ._paths import PathRules, route_path
@@ -37,7 +38,11 @@ def _authorization(scope: Mapping[str, Any]) -> list[str]:
 
 
 async def authenticate(
-    verifier: Verifier, request: object, *, scopes: Iterable[str] | str = ()
+    verifier: Verifier,
+    request: object,
+    *,
+    scopes: Iterable[str] | str = (),
+    client_certificate: CertificateGetter | None = None,
 ) -> Claims:
     """Verify the bearer token of an ASGI request and return its claims.
 
@@ -47,6 +52,12 @@ async def authenticate(
     §2.1); tokens in the query string are ignored. ``scopes`` is an
     iterable of scopes or one space-separated string. ``verifier`` is a
     ``JWTVerifier``, an ``Introspection`` or any ``Verifier``.
+
+    A certificate-bound token (``cnf.x5t#S256``, RFC 8705 §3) is accepted
+    only when the request presented that certificate: the one of the ASGI
+    TLS extension, or what ``client_certificate(scope)`` returns (DER or
+    PEM, for a proxy that terminates TLS and forwards the certificate in a
+    header it controls).
 
     Concurrency and cancellation: as the verifier's ``verify``.
 
@@ -61,7 +72,10 @@ async def authenticate(
     scope = getattr(request, "scope", request)
     if not isinstance(scope, Mapping):
         raise TypeError("request must be an ASGI scope or have a .scope")
-    return await verifier.verify(bearer_token(_authorization(scope)), scopes=scopes)
+    claims = await verifier.verify(bearer_token(_authorization(scope)), scopes=scopes)
+    getter = client_certificate or tls_certificate
+    check_certificate_binding(claims, getter(scope))
+    return claims
 
 
 def claims_from(request: object) -> Claims:
@@ -125,6 +139,9 @@ class BearerAuth:
         realm: the ``realm`` named in challenges.
         metadata: the resource's ``ResourceMetadata``, to serve and to name
             in challenges.
+        client_certificate: where a request's client certificate is, for
+            certificate-bound tokens (see ``authenticate``); by default the
+            ASGI TLS extension.
 
     Raises:
         ConfigError: ``paths`` is a string, a path does not start with
@@ -141,9 +158,13 @@ class BearerAuth:
         paths: Iterable[str] | None = None,
         realm: str | None = None,
         metadata: ResourceMetadata | None = None,
+        client_certificate: CertificateGetter | None = None,
     ) -> None:
         if metadata is not None and not isinstance(metadata, ResourceMetadata):
             raise ConfigError("metadata must be a ResourceMetadata")
+        if client_certificate is not None and not callable(client_certificate):
+            raise ConfigError("client_certificate must be a callable taking the ASGI scope")
+        self._client_certificate = client_certificate
         self.app = app
         self._verifier = verifier
         self._scopes = scope_list(scopes)
@@ -163,7 +184,12 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         try:
-            claims = await authenticate(self._verifier, scope, scopes=self._scopes)
+            claims = await authenticate(
+                self._verifier,
+                scope,
+                scopes=self._scopes,
+                client_certificate=self._client_certificate,
+            )
         except TokenSourceError as exc:
             logger.info("request to %s refused: %s", scope.get("path", ""), exc)
             await self._refuse(scope, send, exc)
