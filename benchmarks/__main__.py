@@ -40,7 +40,19 @@ ROOT = HERE.parent
 RESULTS = HERE / "results"
 ASSETS = ROOT / "docs" / "assets"
 # What each benchmark measures, in the order the suite runs them.
-ORDER = ("cache", "httpx", "otel", "clients", "peers", "defaults", "storm", "fleet", "verify")
+ORDER = (
+    "cache",
+    "httpx",
+    "otel",
+    "clients",
+    "peers",
+    "defaults",
+    "storm",
+    "expiry",
+    "dpop",
+    "fleet",
+    "verify",
+)
 # Quick-mode arguments for benchmarks without a ``--quick`` flag of their own.
 QUICK_ARGS = {"httpx": ["--requests", "300", "--rounds", "3"]}
 TIMEOUT = 600.0

@@ -11,7 +11,9 @@ fetching:
 - ``authlib`` / ``httpx-auth``: their async clients, when installed;
 - ``… bounded``: the same with an ``anyio.CapacityLimiter`` of the pool's
   size around each request, so that at most 100 requests are inside the
-  client at a time and the rest wait in the limiter.
+  client at a time and the rest wait in the limiter;
+- ``TokenAuth(max_in_flight=100)``: the same bound, kept by ``TokenAuth``
+  itself.
 
 Without a bound, the requests beyond the pool's size queue inside
 httpcore's connection pool, which re-examines its whole queue of waiting
@@ -20,6 +22,9 @@ waiting, that work grows with the square of the queue and runs on the
 event loop, which then stalls. ``longest_stall_ms`` is the worst lateness
 of a ticker task (a 5 ms sleep in a loop): how long a health check or any
 other task of the service waited; ``cpu_s`` is the client process's CPU.
+``time_ratio`` and ``stall_ratio`` divide each contender's wall time and
+longest stall by the static header's in the same round (the median of the
+rounds' ratios; the other columns are the median round's).
 
 Run: ``python -m benchmarks storm [--quick] [--requests N ...] [--json PATH]``.
 """
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import statistics
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -86,6 +92,14 @@ async def _tokenauth(base: str) -> AsyncIterator[Send]:
 
 
 @contextlib.asynccontextmanager
+async def _tokenauth_bounded(base: str) -> AsyncIterator[Send]:
+    source = reuse(ClientCredentials(f"{base}/oauth/token", CLIENT_ID, CLIENT_SECRET))
+    auth = TokenAuth(source, max_in_flight=POOL)
+    async with source, httpx.AsyncClient(auth=auth) as client:
+        yield lambda: client.get(f"{base}/api/private")
+
+
+@contextlib.asynccontextmanager
 async def _authlib(base: str) -> AsyncIterator[Send]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -121,6 +135,7 @@ def contenders(missing: list[str]) -> dict[str, tuple[Factory, bool]]:
     found = {name: (factory, False) for name, factory in unbounded.items()}
     found["static header, bounded"] = (_static, True)
     found["TokenAuth, bounded"] = (_tokenauth, True)
+    found[f"TokenAuth(max_in_flight={POOL})"] = (_tokenauth_bounded, False)
     return found
 
 
@@ -171,9 +186,20 @@ async def run(sizes: tuple[int, ...], rounds: int) -> dict[str, Any]:
                         await send()  # the token, and the first connection, before the clock
                         measured = bounded(send) if limit else send
                         runs[name].append(await storm(measured, requests))
+            floor = runs["static header"]
             for name, measured_runs in runs.items():
+                # Ratios to the static header of the same round, then the median round.
+                for one, static in zip(measured_runs, floor, strict=True):
+                    one["time_ratio"] = one["seconds"] / static["seconds"]
+                    one["stall_ratio"] = one["longest_stall_ms"] / max(
+                        static["longest_stall_ms"], 1e-3
+                    )
                 middle = sorted(measured_runs, key=lambda run: run["seconds"])[rounds // 2]
-                rows.append({"contender": name, **middle})
+                ratios = {
+                    key: statistics.median(run[key] for run in measured_runs)
+                    for key in ("time_ratio", "stall_ratio")
+                }
+                rows.append({"contender": name, **middle, **ratios})
     return {"sizes": list(sizes), "rounds": rounds, "pool": POOL, "left_out": missing, "rows": rows}
 
 
@@ -183,8 +209,8 @@ def report(results: dict[str, Any]) -> None:
         f"N concurrent requests on one AsyncClient (pool of {results['pool']}), "
         f"median of {results['rounds']} rounds",
         results["rows"],
-        ["contender", "requests", "seconds", "cpu_s", "p50_ms", "p99_ms", "longest_stall_ms",
-         "failed"],
+        ["contender", "requests", "seconds", "time_ratio", "cpu_s", "p50_ms", "p99_ms",
+         "longest_stall_ms", "stall_ratio", "failed"],
     )  # fmt: skip
     if results["left_out"]:
         print(f"\n{left_out_note(results['left_out'])}")

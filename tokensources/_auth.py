@@ -8,13 +8,17 @@ from collections.abc import AsyncGenerator, Callable, Generator
 from functools import partial
 from types import TracebackType
 
+import anyio
+import anyio.lowlevel
 import httpx
 
 from ._bridge import acquire_bridge, release_bridge
 from ._cache import failure_delay
+from ._errors import ConfigError
 from ._log import logger
 from ._source import Clock, FreshSource, TokenSource
 from ._token import Token
+from .wrappers._margin import LearnsDelays
 
 __all__ = ["TokenAuth"]
 
@@ -85,18 +89,55 @@ class TokenAuth(httpx.Auth):
     source's ``aclose()`` is awaited on that loop, then the loop stops. A
     source living on your own event loop is never closed by a ``TokenAuth``.
 
+    Expiry in flight: with a source that learns delays (a ``reuse()``
+    cache, see ``LearnsDelays``), every answer is reported to it with the
+    instants the token was attached and the answer came back, so that the
+    cache learns how long requests take to reach the API and keeps new
+    tokens that far from their expiry; a 401 for a token that expired on
+    the way raises that margin at once (and is resent as any 401; if the
+    resent token expires on the way too, that is no sign of an API that
+    rejects fresh tokens, and no backoff follows).
+    ``reuse(..., learn_margin=False)`` turns this off.
+
+    ``max_in_flight=N`` bounds the async requests that are inside the
+    client at once, per event loop: a request beyond that waits its turn
+    (first come, first served) before it takes a token and enters the
+    connection pool. Set it to the pool's size (``httpx.Limits``'
+    ``max_connections``, 100 by default) when a burst of many more
+    concurrent requests than connections is expected: httpcore's pool then
+    never holds a long queue of waiting requests, which it handles with
+    work that grows with the square of the queue and stalls the event loop
+    (see the concurrency page). The bound covers the resend after a 401.
+    Sync requests are not bounded (each thread waits for itself). Unset
+    (the default), it costs nothing.
+
     Args:
         source: where tokens come from; usually a ``reuse()`` cache.
         portal_backend: the anyio backend (``"asyncio"`` or ``"trio"``) of
             the private loop.
         clock: wall-clock time in epoch seconds, for the backoff after an
-            API rejected a fresh token. Default ``time.time``.
+            API rejected a fresh token and for the delays reported to the
+            source; give it the source's clock. Default ``time.time``.
+        max_in_flight: the most async requests in flight at once per event
+            loop (an integer >= 1), or None for no bound.
+
+    Raises:
+        ConfigError: ``max_in_flight`` is not a positive integer.
     """
 
     def __init__(
-        self, source: TokenSource, *, portal_backend: str = "asyncio", clock: Clock = time.time
+        self,
+        source: TokenSource,
+        *,
+        portal_backend: str = "asyncio",
+        clock: Clock = time.time,
+        max_in_flight: int | None = None,
     ) -> None:
+        self._in_flight = None if max_in_flight is None else _InFlight(max_in_flight)
         self._source = source
+        self._clock = clock
+        # Found once: told about every answer, to learn how long requests take.
+        self._learner: LearnsDelays | None = source if isinstance(source, LearnsDelays) else None
         # Found once: lets requests take a fresh cached token without a hop.
         self._fresh: Callable[[], Token | None] = (
             source.fresh if isinstance(source, FreshSource) else _nothing_fresh
@@ -111,22 +152,36 @@ class TokenAuth(httpx.Auth):
         """The token source this auth draws from."""
         return self._source
 
-    async def async_auth_flow(
+    def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """The ``httpx.AsyncClient`` flow: authorise, and on a 401 refresh and resend once.
 
+        With ``max_in_flight``, the request first waits for its turn.
+
         Concurrency and cancellation: safe for any number of concurrent
         requests; they share the source's single flight. Cancelling a
-        request while it waits for a token cancels only that wait.
+        request while it waits for a token (or its turn) cancels only that
+        wait, and a cancelled request gives its turn back.
         """
+        if self._in_flight is None:
+            return self._async_flow(request)
+        return self._in_flight.bounded(self._async_flow(request))
+
+    async def _async_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         # Decided before sending: a transport may buffer the body while sending it.
         replayable = _replayable(request)
         token = self._fresh()  # the hot path: one clock reading, no await
         if token is None:
             token = await self._bridge.acall(self._source.token)
         request.headers["Authorization"] = token.authorization
+        learner = self._learner
+        attached_at = self._clock() if learner is not None else 0.0
         response = yield request
+        if learner is not None:
+            self._answered(learner, token, attached_at, response)
         if response.status_code != _UNAUTHORIZED:
             if self._rejections.origins:
                 self._rejections.answered(request.url, response.status_code)
@@ -138,8 +193,11 @@ class TokenAuth(httpx.Auth):
             return
         token = await self._bridge.acall(partial(_refresh, self._source, token))
         request.headers["Authorization"] = token.authorization
+        attached_at = self._clock() if learner is not None else 0.0
         response = yield request
-        self._rejections.answered(request.url, response.status_code)
+        # A fresh token that expired on its way says nothing against the API.
+        if learner is None or not self._answered(learner, token, attached_at, response):
+            self._rejections.answered(request.url, response.status_code)
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         """The ``httpx.Client`` flow: the same as the async flow, run through the bridge.
@@ -161,7 +219,11 @@ class TokenAuth(httpx.Auth):
         if token is None:
             token = bridge.call(self._source.token)
         request.headers["Authorization"] = token.authorization
+        learner = self._learner
+        attached_at = self._clock() if learner is not None else 0.0
         response = yield request
+        if learner is not None:
+            self._answered(learner, token, attached_at, response)
         if response.status_code != _UNAUTHORIZED:
             if self._rejections.origins:
                 self._rejections.answered(request.url, response.status_code)
@@ -173,8 +235,18 @@ class TokenAuth(httpx.Auth):
             return
         token = bridge.call(partial(_refresh, self._source, token))
         request.headers["Authorization"] = token.authorization
+        attached_at = self._clock() if learner is not None else 0.0
         response = yield request
-        self._rejections.answered(request.url, response.status_code)
+        # A fresh token that expired on its way says nothing against the API.
+        if learner is None or not self._answered(learner, token, attached_at, response):
+            self._rejections.answered(request.url, response.status_code)
+
+    def _answered(
+        self, learner: LearnsDelays, token: Token, attached_at: float, response: httpx.Response
+    ) -> bool:
+        """Tell the source how long the request took; True if ``token`` expired in flight."""
+        rejected = response.status_code == _UNAUTHORIZED
+        return learner.request_answered(token, attached_at, self._clock(), rejected=rejected)
 
     def close(self) -> None:
         """Let go of the source's bridge; the last ``TokenAuth`` of a source stops its private loop.
@@ -201,6 +273,54 @@ class TokenAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return f"TokenAuth({self._source!r})"
+
+
+class _InFlight:
+    """A bound on the requests in flight, one ``anyio.CapacityLimiter`` per event loop.
+
+    A limiter belongs to the event loop it was made on (asyncio's and
+    trio's differ), so each loop that sends requests gets its own, kept in
+    an ``anyio.lowlevel.RunVar`` and gone with the loop.
+    """
+
+    __slots__ = ("_limit", "_limiters")
+
+    def __init__(self, limit: int) -> None:
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ConfigError(f"max_in_flight must be an integer >= 1 or None, got {limit!r}")
+        self._limit = limit
+        self._limiters: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar(
+            "tokensources.TokenAuth.max_in_flight"
+        )
+
+    def here(self) -> anyio.CapacityLimiter:
+        """The limiter of the running event loop, made on first use."""
+        try:
+            return self._limiters.get()
+        except LookupError:
+            limiter = anyio.CapacityLimiter(self._limit)
+            self._limiters.set(limiter)
+            return limiter
+
+    async def bounded(
+        self, flow: AsyncGenerator[httpx.Request, httpx.Response]
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """Relay ``flow`` (requests out, responses in) while holding a turn of the limiter.
+
+        The turn is taken before the flow's first step (so before a token
+        is taken) and given back when the flow ends, fails, or is closed by
+        a cancelled request.
+        """
+        async with self.here():
+            try:
+                outgoing = await flow.__anext__()
+                while True:
+                    response = yield outgoing
+                    outgoing = await flow.asend(response)
+            except StopAsyncIteration:
+                return
+            finally:
+                await flow.aclose()
 
 
 class _Rejections:

@@ -21,6 +21,7 @@ DEFAULTS = {
     "clock": "time.time",
     "on_event": "None",
     "on_token": "None",
+    "learn_margin": "True",
 }
 
 
@@ -42,6 +43,7 @@ def test_help_shows_each_default_as_written() -> None:
         "clock": time.time,
         "on_event": None,
         "on_token": None,
+        "learn_margin": True,
     }
     rendered = pydoc.render_doc(reuse)
     assert "skew: 'float' = 10.0" in rendered

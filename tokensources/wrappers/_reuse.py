@@ -12,9 +12,15 @@ from .._log import logger
 from .._source import Clock, EventHook, TokenSource, aclose_source
 from .._token import Token
 from ._hooks import TokenReports
-from ._policy import Settings, TokenCallback, deadlines
+from ._margin import DelayQuantile
+from ._policy import SKEW_FRACTION, Settings, TokenCallback, deadlines
 
 __all__ = ["Reuse", "reuse"]
+
+# A 401 for a token expired in flight raises the margin to this many times that request's delay.
+_IN_FLIGHT_HEADROOM = 1.5
+# The soft window leaves room for this many times the usual (99th percentile) refresh.
+_REFRESH_ROOM = 2.0
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., object])
@@ -60,6 +66,7 @@ def reuse(
     clock: Clock = time.time,
     on_event: EventHook | None = None,
     on_token: TokenCallback | None = None,
+    learn_margin: bool = True,
 ) -> Reuse:
     """Cache the tokens of ``source``: one inner call per refresh, however many callers.
 
@@ -92,6 +99,10 @@ def reuse(
             hook, every call is reported, so fresh calls take a slightly
             longer (still lock-free, I/O-free) path than without one.
         on_token: called once with every new token.
+        learn_margin: learn how long requests take to reach the API and
+            refreshes take to finish, and keep each new token that much
+            further from its expiry (see ``Reuse``). ``False`` keeps only
+            ``skew`` and the ``refresh_at`` of ``buffer()``.
 
     Raises:
         ConfigError: a setting is out of range.
@@ -104,6 +115,7 @@ def reuse(
         _given(clock, base.clock),
         _given(on_event, base.on_event),
         _given(on_token, base.on_token),
+        _given(learn_margin, base.learn_margin),
     ).check()
     if isinstance(source, Reuse):
         if settings == source._settings:
@@ -117,6 +129,7 @@ def reuse(
         clock=settings.clock,
         on_event=settings.on_event,
         on_token=settings.on_token,
+        learn_margin=settings.learn_margin,
     )
 
 
@@ -135,11 +148,12 @@ class Reuse(AsyncClosing):
 
     * fresh, until ``refresh_at`` (set by ``buffer()``; ``expires_at - skew``
       when absent): ``token()`` returns the cached token at once;
-    * the soft window, from ``refresh_at`` until ``expires_at - skew``: the
-      first caller refreshes and every other caller gets the current token at
-      once; a failed refresh is logged, the current token keeps being served,
-      and the next attempt waits for a backoff;
-    * hard expiry, from ``expires_at - skew``: callers wait for one refresh.
+    * the soft window, from ``refresh_at`` until ``expires_at - skew`` (or
+      the learned margin, below): the first caller refreshes and every other
+      caller gets the current token at once; a failed refresh is logged, the
+      current token keeps being served, and the next attempt waits for a
+      backoff;
+    * hard expiry, from then on: callers wait for one refresh.
 
     Guarantees:
 
@@ -169,6 +183,29 @@ class Reuse(AsyncClosing):
        caller. A new token ends the backoff, and so does ``invalidate()`` of
        the cached token; ``refresh()`` ignores it.
 
+    The learned margin (``learn_margin=True``, the default): a token valid
+    when a request takes it can be expired when the API reads it, because
+    requests queue (in the connection pool, in proxies, in the server's
+    accept queue) and refreshes queue too. So hard expiry is
+    ``expires_at`` minus the larger of ``skew`` and the learned margin,
+    and a token is due for refresh early enough before that for a refresh
+    to finish. The margin is a high quantile (99th percentile) of recent
+    delays from attaching a token to the answer, as ``TokenAuth`` reports
+    them (``request_answered()``), decaying with a half-life of 30 s; it is
+    never below ``skew`` and never more than half the token's lifetime. A
+    401 for a token whose remaining life when attached was shorter than
+    the request's delay (plus ``skew``) is an expiry in flight, not a
+    revoked token: the margin is raised at once to one and a half times
+    that delay (``TokenAuth`` still invalidates the token and resends).
+    The soft window starts at least twice the 99th percentile of recent
+    refresh durations before hard expiry (at most half the token's
+    remaining life). The margin and the room are worked into each token's
+    instants when it arrives, so the hot path is still one compare; what is
+    learned while a token is cached applies from the next token (a 401 for
+    an expiry in flight drops the cached one anyway, through
+    ``invalidate()``). A token of unknown expiry is unaffected, and no
+    token is ever handed out past ``expires_at - skew``.
+
     A token that arrives already expired is never handed out: that refresh
     fails with ``TokenExpiredError`` (naming the token by fingerprint) and
     backs off like any other failure, and a still-valid cached token stays.
@@ -183,7 +220,7 @@ class Reuse(AsyncClosing):
         ConfigError: a setting is out of range.
     """
 
-    __slots__ = ("_cache", "_clock", "_settings", "_source")
+    __slots__ = ("_cache", "_clock", "_delays", "_refreshes", "_reports", "_settings", "_source")
 
     def __init__(
         self,
@@ -195,24 +232,80 @@ class Reuse(AsyncClosing):
         clock: Clock = time.time,
         on_event: EventHook | None = None,
         on_token: TokenCallback | None = None,
+        learn_margin: bool = True,
     ) -> None:
-        settings = Settings(skew, max_age, failure_backoff, clock, on_event, on_token)
+        settings = Settings(skew, max_age, failure_backoff, clock, on_event, on_token, learn_margin)
         self._settings = settings.check()
+        # Attach-to-answer delays of requests, and durations of refreshes.
+        self._delays = DelayQuantile(clock)
+        self._refreshes = DelayQuantile(clock)
         while isinstance(source, Reuse):
             source = source.source
         self._source = source
         self._clock = clock
+        # Counts in plain integers, read by tokensources.otel when a meter collects.
+        self._reports = TokenReports("reuse", on_event, on_token, clock=clock, source=source)
         self._cache: Cache[Token] = Cache(
             self._fetch,
             clock=clock,
             failure_backoff=self._settings.failure_backoff,
-            observer=TokenReports("reuse", on_event, on_token),
+            observer=self._reports,
         )
 
     @property
     def source(self) -> TokenSource:
         """The inner source this cache calls."""
         return self._source
+
+    @property
+    def learned_margin(self) -> float:
+        """The delay learned so far, in seconds: how long a request may take to reach the API.
+
+        The 99th percentile of recent attach-to-answer delays (decayed),
+        raised by expiries in flight; 0.0 before anything was reported or
+        with ``learn_margin=False``. Each new token is kept at least this
+        far from its expiry (within the bounds described in ``Reuse``).
+        """
+        return self._delays.quantile() if self._settings.learn_margin else 0.0
+
+    def request_answered(
+        self, token: Token, attached_at: float, answered_at: float, *, rejected: bool
+    ) -> bool:
+        """Learn from a request that carried ``token``: how long it took to be answered.
+
+        ``TokenAuth`` calls this for every answer (the ``LearnsDelays``
+        protocol); other clients may too. ``attached_at`` and
+        ``answered_at`` are instants of this cache's clock. A ``rejected``
+        request (a 401) whose token had less life left when attached than
+        the request took, plus ``skew`` (at most a tenth of that life), was
+        an expiry in flight: the margin
+        rises at once, and True is returned. Nothing happens with
+        ``learn_margin=False`` (False is returned).
+
+        Returns at once and never raises; it takes no lock and makes no
+        I/O. Called from several threads at once, an observation may be
+        lost, never the estimate.
+        """
+        if not self._settings.learn_margin:
+            return False
+        delay = answered_at - attached_at
+        expires_at = token.expires_at
+        if rejected and expires_at is not None:
+            left = expires_at - attached_at
+            # Clock skew counts as it does for hard expiry: clamped to a tenth of the life.
+            if left < delay + min(self._settings.skew, SKEW_FRACTION * max(left, 0.0)):
+                self._delays.raise_to(delay * _IN_FLIGHT_HEADROOM)
+                logger.info(
+                    "token %s expired in flight (%.3fs left when attached, answered after %.3fs): "
+                    "margin raised to %.3fs",
+                    token.fingerprint,
+                    left,
+                    delay,
+                    self._delays.quantile(),
+                )
+                return True
+        self._delays.observe(delay)
+        return False
 
     def peek(self) -> Token | None:
         """The cached token as it is (possibly due for refresh or expired), or None.
@@ -234,7 +327,10 @@ class Reuse(AsyncClosing):
         the token is stored before its refresh deadline and read after it,
         so a new deadline is never paired with an older token.
         """
-        return self._cache.fresh()
+        token = self._cache.fresh()
+        if token is not None:
+            self._reports.hits += 1
+        return token
 
     async def token(self) -> Token:
         """Return the cached token, refreshing it first if it is due.
@@ -257,6 +353,7 @@ class Reuse(AsyncClosing):
         # The hot path: one clock reading, one float compare, two attribute reads.
         cache = self._cache
         if self._clock() < cache.hot_until:
+            self._reports.hits += 1  # a plain integer: metrics cost the hot path nothing more
             return cache.hot_value
         return await cache.get_slow()
 
@@ -290,8 +387,21 @@ class Reuse(AsyncClosing):
 
     async def _fetch(self) -> Entry[Token]:
         """One inner call, and the instants that rule the token's use."""
+        started = self._clock()
         token = await self._source.token()
-        refresh_at, usable_until = deadlines(token, self._clock(), self._settings)
+        now = self._clock()
+        settings = self._settings
+        if not settings.learn_margin:
+            refresh_at, usable_until = deadlines(token, now, settings)
+            return Entry(token, refresh_at, usable_until)
+        self._refreshes.observe(now - started)
+        refresh_at, usable_until = deadlines(
+            token,
+            now,
+            settings,
+            margin=self._delays.quantile(),
+            room=_REFRESH_ROOM * self._refreshes.quantile(),
+        )
         return Entry(token, refresh_at, usable_until)
 
     def invalidate(self, token: Token) -> None:
