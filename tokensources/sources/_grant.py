@@ -1,15 +1,20 @@
-"""The client_credentials grant (RFC 6749 §4.4), with any client authentication.
+"""What every grant source shares (``Grant``), and the client_credentials grant (RFC 6749 §4.4).
 
-``ClientCredentials`` and ``PrivateKeyJWT`` are this grant with a client
-secret or a signed assertion as its ``ClientAuth``. Everything that is not
-client authentication lives here: validating the endpoint and parameters,
+A grant source is a grant type plus a client authentication (``ClientAuth``).
+``ClientCredentials`` and ``PrivateKeyJWT`` are the client_credentials grant
+with a client secret or a signed assertion; ``TokenExchange`` (RFC 8693) and
+``JWTBearer`` (RFC 7523 §2.1) are other grant types on the same base, with
+any client authentication or none. Everything that is not client
+authentication lives in ``Grant``: validating the endpoint and parameters,
 building the form, sending it, judging the answer once, owning an HTTP
 client, discovery, and the identity that keys shared caches. A new method
-of client authentication is a new ``ClientAuth``; the grant does not change.
+of client authentication is a new ``ClientAuth``; a new grant type adds
+its own form fields and nothing else.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Iterable, Mapping
@@ -23,14 +28,16 @@ from .._http import HttpClient, check_endpoint_url
 from .._identity import grant_identity
 from .._source import Clock
 from .._token import Token
-from ._client_auth import ClientAuth
+from .._wire import TokenAnswer
+from ._client_auth import ClientAuth, Credentials
 from ._discovery import discover
+from ._public_client import PublicClient
 from ._token_request import request_token
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["RESERVED_PARAMS", "ClientCredentialsGrant"]
+__all__ = ["RESERVED_PARAMS", "ClientCredentialsGrant", "Grant"]
 
 # RFC 6749 §4.4.2 / RFC 7521 §4.2: fields the source itself sets. Letting
 # `params` override them would silently change how the client authenticates.
@@ -39,15 +46,16 @@ RESERVED_PARAMS = frozenset(
 )
 
 
-class ClientCredentialsGrant(AsyncClosing):
-    """A token source running the client_credentials grant (RFC 6749 §4.4) with ``client``.
+class Grant(AsyncClosing):
+    """A token source running one grant type at a token endpoint, authenticated by ``client``.
 
-    The public sources (``ClientCredentials``, ``PrivateKeyJWT``) build their
-    ``ClientAuth`` from their own arguments and pass it here.
+    Subclasses name their ``grant_type``, the form fields only they may set
+    (``reserved_params``) and, when the form needs I/O (a subject token to
+    read), their own ``token()`` around ``send()``.
 
     Args:
         token_url: the token endpoint.
-        client: how the client authenticates; its ``client_id`` is required.
+        client: how the client authenticates; None for no authentication.
         scopes: scopes to request (a list, or one space-separated string).
         audience: shortcut for ``params={"audience": ...}``.
         params: extra form fields; the reserved ones may not be set.
@@ -59,12 +67,13 @@ class ClientCredentialsGrant(AsyncClosing):
         ConfigError: an argument is not acceptable (the message names it).
     """
 
-    grant_type: ClassVar[str] = "client_credentials"
+    grant_type: ClassVar[str] = ""
+    reserved_params: ClassVar[frozenset[str]] = RESERVED_PARAMS
 
     def __init__(
         self,
         token_url: str,
-        client: ClientAuth,
+        client: ClientAuth | None,
         *,
         scopes: Iterable[str] | str = (),
         audience: str | None = None,
@@ -74,20 +83,38 @@ class ClientCredentialsGrant(AsyncClosing):
         allow_insecure_http: bool = False,
     ) -> None:
         self.token_url = check_endpoint_url(token_url, allow_insecure_http=allow_insecure_http)
-        if not isinstance(client, ClientAuth) or client.client_id is None:
-            raise ConfigError("the client_credentials grant needs a client authentication")
+        client = self._checked_client(client)
         self._client = client
-        self.client_id: str = client.client_id
+        self.client_id: str | None = client.client_id
         self.scopes = _scopes(scopes)
-        self.params = _params(params, audience)
+        self.params = _params(params, audience, self.reserved_params)
         self._clock = clock
-        self._http = HttpClient(http, clock=clock, ssl_context=client.ssl_context())
+        # Asked before each request, so a renewed client certificate is used.
+        self._http = HttpClient(http, clock=clock, ssl_context=client.ssl_context)
+
+    @classmethod
+    def _checked_client(cls, client: ClientAuth | None) -> ClientAuth:
+        """``client``, or no authentication for None.
+
+        Raises:
+            ConfigError: ``client`` is not a ``ClientAuth``.
+        """
+        if client is None:
+            return PublicClient()
+        if not isinstance(client, ClientAuth):
+            raise ConfigError(f"the {cls.grant_type} grant needs a client authentication")
+        return client
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(token_url={self.token_url!r}, "
             f"client_id={self.client_id!r}, scopes={self.scopes!r})"
         )
+
+    @property
+    def client_auth(self) -> ClientAuth:
+        """How this source authenticates, for another grant to borrow (``client=``)."""
+        return self._client
 
     @classmethod
     async def from_issuer(
@@ -111,10 +138,81 @@ class ClientCredentialsGrant(AsyncClosing):
             TokenSourceError: the metadata could not be fetched.
         """
         metadata = await discover(issuer, http=http, allow_insecure_http=allow_insecure_http)
-        token_url = metadata.get("token_endpoint")
+        token_url = cls._settings_from_metadata(metadata, kwargs)
         if not isinstance(token_url, str):
             raise ConfigError(f"the metadata of issuer {issuer!r} has no token_endpoint")
         return cls(token_url, *args, http=http, allow_insecure_http=allow_insecure_http, **kwargs)
+
+    @classmethod
+    async def from_resource(
+        cls,
+        resource: str,
+        *args: Any,
+        authorization_server: str | None = None,
+        metadata_url: str | None = None,
+        send_resource: bool = True,
+        http: httpx.AsyncClient | None = None,
+        allow_insecure_http: bool = False,
+        **kwargs: Any,
+    ) -> Self:
+        """Build the source for the protected resource ``resource``, discovering its issuer.
+
+        Reads the resource's RFC 9728 metadata — from ``metadata_url`` (the
+        ``resource_metadata`` a 401 named) or else its well-known URL — which
+        must name this very resource; takes the authorization server it
+        lists (``authorization_server=`` picks one when it lists several);
+        then builds the source as ``from_issuer()`` does. The remaining
+        arguments are those of the constructor, after ``token_url``.
+
+        Token requests name the resource as ``resource=<resource>`` (RFC 8707
+        §2), not as ``audience``: the resource identifier of RFC 9728 is the
+        resource indicator of RFC 8707, and MCP clients must send it. An
+        ``audience`` is a provider's own name for an API (Auth0's API
+        identifier, say), which the metadata does not give: pass
+        ``audience=`` yourself where the provider wants one. For servers that
+        refuse the ``resource`` field (Entra ID's v2.0 endpoint), pass
+        ``send_resource=False``.
+
+        Raises:
+            ConfigError: a URL is not acceptable; the metadata lists no
+                authorization server, several and none was chosen, or not the
+                one chosen; ``resource`` is also given with another value; or
+                the issuer's metadata has no usable ``token_endpoint``.
+            TokenResponseError: the resource's metadata names another resource.
+            TokenSourceError: a metadata document could not be fetched.
+        """
+        # Imported here: tokensources.verify imports the sources when it loads.
+        from ..verify._metadata_client import authorization_server_of
+
+        issuer = await authorization_server_of(
+            resource,
+            authorization_server=authorization_server,
+            metadata_url=metadata_url,
+            http=http,
+            allow_insecure_http=allow_insecure_http,
+        )
+        if send_resource:
+            # A grant that sets ``resource`` itself (token exchange) takes it as an argument.
+            if "resource" in cls.reserved_params:
+                given = kwargs.setdefault("resource", resource)
+            else:
+                kwargs["params"] = dict(kwargs.get("params") or {})
+                given = kwargs["params"].setdefault("resource", resource)
+            if given != resource:
+                raise ConfigError(f"resource is {resource!r}, but {given!r} was given too")
+        return await cls.from_issuer(
+            issuer, *args, http=http, allow_insecure_http=allow_insecure_http, **kwargs
+        )
+
+    @classmethod
+    def _settings_from_metadata(cls, metadata: Mapping[str, Any], kwargs: dict[str, Any]) -> Any:
+        """The token URL ``from_issuer()`` uses from ``metadata`` (None if it has none).
+
+        A client authentication that needs more of the metadata (the issuer
+        as an assertion audience, mutual-TLS endpoint aliases) overrides this
+        and may set constructor arguments in ``kwargs`` the caller left out.
+        """
+        return metadata.get("token_endpoint")
 
     def form(self) -> dict[str, str]:
         """The token request form, before client authentication is added."""
@@ -140,9 +238,22 @@ class ClientCredentialsGrant(AsyncClosing):
             TokenEndpointError: the endpoint answered with an error.
             TokenResponseError: the answer was not a usable token.
         """
-        attempt = functools.partial(request_token, self._http, self.token_url, self.form())
-        answer = await self._client.authenticate(attempt, self.token_url)
+        answer = await self.send(self.form())
         return answer.result()
+
+    async def send(self, form: Mapping[str, str], secrets: tuple[str, ...] = ()) -> TokenAnswer:
+        """Send ``form``, authenticated by the client; the answer, judged once.
+
+        ``secrets`` are form values besides the client's credentials (a
+        subject token, an assertion) masked in anything said about the answer.
+
+        Concurrency and cancellation: as ``token()``.
+
+        Raises:
+            TokenRequestError: the request could not be completed.
+        """
+        attempt = functools.partial(_masked_request, self._http, self.token_url, form, secrets)
+        return await self._client.authenticate(attempt, self.token_url)
 
     def invalidate(self, token: Token) -> None:
         """Do nothing: this source keeps no token (see ``reuse()``)."""
@@ -172,6 +283,37 @@ class ClientCredentialsGrant(AsyncClosing):
         await self._http.aclose()
 
 
+class ClientCredentialsGrant(Grant):
+    """A token source running the client_credentials grant (RFC 6749 §4.4) with ``client``.
+
+    The public sources (``ClientCredentials``, ``PrivateKeyJWT``) build their
+    ``ClientAuth`` from their own arguments and pass it here. The arguments
+    are those of ``Grant``; ``client`` and its ``client_id`` are required.
+    """
+
+    grant_type: ClassVar[str] = "client_credentials"
+    client_id: str
+
+    @classmethod
+    def _checked_client(cls, client: ClientAuth | None) -> ClientAuth:
+        if not isinstance(client, ClientAuth) or client.client_id is None:
+            raise ConfigError("the client_credentials grant needs a client authentication")
+        return client
+
+
+async def _masked_request(
+    http: HttpClient,
+    token_url: str,
+    form: Mapping[str, str],
+    secrets: tuple[str, ...],
+    credentials: Credentials,
+) -> TokenAnswer:
+    """``request_token`` with ``secrets`` masked too, as the client's own credentials are."""
+    if secrets:
+        credentials = dataclasses.replace(credentials, secrets=(*credentials.secrets, *secrets))
+    return await request_token(http, token_url, form, credentials)
+
+
 def _scopes(scopes: Iterable[str] | str) -> tuple[str, ...]:
     if isinstance(scopes, str):
         scopes = scopes.split()
@@ -184,12 +326,14 @@ def _scopes(scopes: Iterable[str] | str) -> tuple[str, ...]:
     return tuple(result)
 
 
-def _params(params: Mapping[str, str] | None, audience: str | None) -> dict[str, str]:
+def _params(
+    params: Mapping[str, str] | None, audience: str | None, reserved: frozenset[str]
+) -> dict[str, str]:
     result: dict[str, str] = {}
     for key, value in (params or {}).items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise ConfigError("params must map strings to strings")
-        if key in RESERVED_PARAMS:
+        if key in reserved:
             hint = "use scopes=" if key == "scope" else "it is set by the source"
             raise ConfigError(f"params may not set {key!r}: {hint}")
         result[key] = value
