@@ -11,21 +11,30 @@ import pytest
 
 PUBLIC = {
     "tokensources": [
-        "AuthStyle", "Buffer", "ClientCredentials", "Clock", "ConfigError", "EventHook",
-        "EventKind", "External", "InMemoryShared", "InsufficientScopeError",
-        "InvalidTokenError", "PrivateKeyJWT", "RedisShared", "Retry", "Reuse", "Static",
-        "Token", "TokenAuth", "TokenEndpointError", "TokenEvent", "TokenExpiredError",
+        "AuthStyle", "Blocking", "Buffer", "ClientAssertion", "ClientCredentials",
+        "ClientSecretJWT", "Clock",
+        "ConfigError",
+        "DPoPKey", "EventHook", "EventKind", "External", "FileToken", "GitHubActionsOIDC",
+        "InMemoryShared", "InsufficientScopeError", "InvalidTokenError", "JWTBearer",
+        "MutualTLS", "PrivateKeyJWT", "RedisShared", "Retry", "Reuse", "SignedAssertion", "Static",
+        "Token", "TokenAuth", "TokenEndpointError", "TokenEvent", "TokenExchange",
+        "TokenExpiredError",
         "TokenRequestError", "TokenResponseError", "TokenSource", "TokenSourceError",
-        "buffer", "discover", "retry", "reuse",
+        "blocking", "buffer", "discover", "retry", "reuse",
     ],
     "tokensources.sources": [
-        "AuthStyle", "ClientCredentials", "External", "FetchToken", "PrivateKeyJWT",
-        "Static", "discover",
+        "AuthStyle", "ClientAssertion", "ClientCredentials", "ClientSecretJWT", "DPoPKey",
+        "External", "FetchToken", "FileToken",
+        "GitHubActionsOIDC", "JWTBearer", "MutualTLS", "PrivateKeyJWT", "SignedAssertion", "Static",
+        "TokenExchange", "discover",
     ],
     "tokensources.wrappers": [
         "Buffer", "Retry", "Reuse", "Sleep", "TokenCallback", "buffer", "retry", "reuse",
     ],
     "tokensources.shared": ["InMemoryShared", "RedisShared", "SharedStore", "default_store"],
+    "tokensources.otel": ["Instrumentation", "instrument"],
+    "tokensources.requests": ["TokenAuth"],
+    "tokensources.aiohttp": ["TokenMiddleware"],
     "tokensources.verify": [
         "CLAIMS_KEY", "ASGIApp", "BearerAuth", "Challenge", "Claims", "InsufficientScopeError",
         "Introspection", "InvalidTokenError", "JWTVerifier", "ResourceMetadata", "Verifier",
@@ -33,8 +42,9 @@ PUBLIC = {
         "require_scopes",
     ],
     "tokensources.testing": [
-        "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "AuthorizationServer", "Counters", "Faults",
-        "LoggedRequest", "MalformedKind", "RequestLog", "Tenant",
+        "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "ActionsTokenService", "AuthorizationServer",
+        "Counters", "Faults", "KubernetesTokenFile", "LoggedRequest", "MalformedKind", "Quota",
+        "RequestLog", "Tenant", "WorkloadIssuer",
     ],
 }  # fmt: skip
 

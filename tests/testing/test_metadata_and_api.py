@@ -53,7 +53,11 @@ async def test_metadata_is_built_from_the_issuer(
     assert doc["issuer"] == server.issuer == issuer
     assert doc["token_endpoint"] == issuer + "/oauth/token"
     assert doc["jwks_uri"] == issuer + "/.well-known/jwks.json"
-    assert doc["grant_types_supported"] == ["client_credentials"]
+    assert doc["grant_types_supported"] == [
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    ]
     assert set(doc["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",
@@ -61,6 +65,7 @@ async def test_metadata_is_built_from_the_issuer(
         "client_secret_jwt",
         "tls_client_auth",
         "self_signed_tls_client_auth",
+        "none",
     }
     assert "ES256" in doc["token_endpoint_auth_signing_alg_values_supported"]
     assert doc["scopes_supported"] == ["read:messages", "write:messages"]

@@ -6,6 +6,8 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import jwt
+
 from ..verify import Claims, JWTVerifier
 from ._issuer import Issuer
 from ._signing_keys import SigningKeys
@@ -66,6 +68,12 @@ class AccessTokens:
         }
         if extra:
             claims |= extra
+        return self._keys.sign(claims)
+
+    def bind(self, token: str, jkt: str) -> str:
+        """``token`` (one this issuer just minted) signed again with ``cnf.jkt`` (RFC 9449 §6.1)."""
+        claims = jwt.decode(token, options={"verify_signature": False})
+        claims["cnf"] = {"jkt": jkt}
         return self._keys.sign(claims)
 
     def verify(self, token: str, *, scopes: Iterable[str] = ()) -> Claims:

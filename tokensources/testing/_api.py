@@ -16,6 +16,7 @@ from ..verify import bearer_token, challenge
 from ._access_tokens import AccessTokens
 from ._asgi import Request, Response, json_response
 from ._counters import Counters
+from ._tls import check_binding
 
 __all__ = ["REQUIRED_SCOPE", "DemoApi"]
 
@@ -52,6 +53,7 @@ class DemoApi:
         try:
             token = bearer_token(request.headers.get("authorization"))
             claims = self._tokens.verify(token, scopes=[REQUIRED_SCOPE])
+            check_binding(claims, request.headers)  # RFC 8705 §3: bound to a certificate
         except InvalidTokenError as exc:  # InsufficientScopeError included
             answer = challenge(exc, scopes=[REQUIRED_SCOPE])
             if answer.status == 403:

@@ -9,6 +9,7 @@ from ._claim_mappings import ClaimMappings, MappingContext
 from ._clients import RegisteredClient
 from ._grants import granted_audience, granted_scopes, token_response
 from ._issuer import Issuer
+from ._tls import binding_claims
 from ._token_request import TokenRequest
 
 __all__ = ["ClientCredentialsGrant"]
@@ -50,7 +51,8 @@ class ClientCredentialsGrant:
             tenant=self._issuer.name,
             form=form,
         )
-        extra = self._mappings.claims_for(context)
+        # RFC 8705 §3: a client that authenticated with its certificate gets a bound token.
+        extra = {**binding_claims(client.bound_to), **self._mappings.claims_for(context)}
         access_token = self._tokens.mint(
             client.client_id, " ".join(scopes), audience, lifetime, extra=extra
         )

@@ -11,7 +11,11 @@ from typing import Any
 
 from ._clients import DEFAULT_SCOPES, DEMO_CLIENT_ID
 from ._direct_tokens import issue_direct
+from ._federation import KeysInput, trust
+from ._introspection import IntrospectionEndpoint
 from ._issuer_controls import IssuerControls
+from ._paths import INTROSPECTION_PATH
+from ._tls import tls_registration
 
 __all__ = ["IssuerApi"]
 
@@ -39,6 +43,11 @@ class IssuerApi(IssuerControls):
         return self._parts.issuer.jwks_uri
 
     @property
+    def introspection_endpoint(self) -> str:
+        """The RFC 7662 introspection endpoint URL, built from the issuer."""
+        return self._parts.issuer.url + INTROSPECTION_PATH
+
+    @property
     def token_lifetime(self) -> float:
         """Seconds an access token lives, unless its client was registered with its own."""
         return self._parts.issuer.token_lifetime
@@ -61,8 +70,11 @@ class IssuerApi(IssuerControls):
         """Whether legacy client behaviour is refused (see "Strict mode" in the docs).
 
         In strict mode a client assertion's ``aud`` must be the issuer
-        identifier alone, its ``typ`` header ``client-authentication+jwt``,
-        and no client credential may travel in the token request's URL.
+        identifier alone, its ``typ`` header ``client-authentication+jwt``
+        and its ``jti`` never seen before (even once expired); no client
+        credential may travel in the token request's URL, nor the request
+        over plain http behind a proxy (``X-Forwarded-Proto: http``); and
+        ``expires_in`` is the exact lifetime, fraction included.
         """
         return self._parts.issuer.strict
 
@@ -106,6 +118,96 @@ class IssuerApi(IssuerControls):
             scopes=scopes,
             audiences=audiences,
             token_lifetime=token_lifetime,
+        )
+
+    def register_federated_client(
+        self,
+        client_id: str,
+        *,
+        issuer: str,
+        subject: str,
+        keys: KeysInput,
+        assertion_audience: str | Iterable[str] | None = None,
+        scopes: Iterable[str] = DEFAULT_SCOPES,
+        audiences: Iterable[str] | None = None,
+        token_lifetime: float | None = None,
+    ) -> None:
+        """Register (or replace) a client that authenticates with another issuer's JWTs.
+
+        The client holds no secret or key: it sends a JWT from ``issuer``
+        about ``subject`` (a Kubernetes service-account token, a GitHub
+        Actions ID token, a workload issuer's token) as its
+        ``client_assertion``, with ``client_assertion_type``
+        ``urn:ietf:params:oauth:client-assertion-type:jwt-bearer`` and its
+        ``client_id``, as Entra ID's federated credentials and Keycloak's
+        federated clients accept. The JWT must be signed by one of ``keys``,
+        carry that ``iss`` and ``sub`` and an accepted ``aud``, and not be
+        expired. The same JWT may be sent again until it expires (platform
+        tokens are not minted per request), so no ``jti`` is required.
+
+        Args:
+            client_id: the client id, which the request must send.
+            issuer: the external issuer's identifier (the JWT's ``iss``).
+            subject: the ``sub`` the JWT must carry.
+            keys: the external issuer's public keys: a JWK Set or one JWK,
+                or a callable returning the current JWK Set (asked at each
+                request, so keys it rotates are followed).
+            assertion_audience: the ``aud`` values accepted (one suffices);
+                None accepts this server's issuer and token endpoint URLs.
+            scopes: the scopes the client may request.
+            audiences: the token audiences it may request; None allows only
+                the issuer's ``audience``.
+            token_lifetime: seconds its tokens live; None uses the issuer's.
+
+        Raises:
+            ConfigError: an empty id, issuer or subject, or unusable keys.
+        """
+        federation = trust(issuer=issuer, subject=subject, keys=keys, audiences=assertion_audience)
+        self._parts.clients.register(
+            client_id,
+            scopes=scopes,
+            audiences=audiences,
+            token_lifetime=token_lifetime,
+            federation=federation,
+        )
+
+    def register_tls_client(
+        self,
+        client_id: str,
+        *,
+        subject_dn: str | None = None,
+        certificate: bytes | str | Iterable[bytes | str] | None = None,
+        scopes: Iterable[str] = DEFAULT_SCOPES,
+        audiences: Iterable[str] | None = None,
+        token_lifetime: float | None = None,
+    ) -> None:
+        """Register (or replace) a client that authenticates with a TLS client certificate.
+
+        With ``subject_dn`` the client uses ``tls_client_auth`` (RFC 8705
+        §2.1): a certificate chaining to a CA the serving TLS context trusts,
+        whose subject DN (RFC 4514, e.g. ``"CN=billing,O=Example"``) is this
+        one. With ``certificate`` (one PEM or several) it uses
+        ``self_signed_tls_client_auth`` (§2.2): one of these very
+        certificates, which the serving context must also trust
+        (``context.load_verify_locations(cadata=pem)``). Tokens issued to it
+        are bound to the certificate presented (``cnf.x5t#S256``), and
+        ``/api/private`` accepts them only with that certificate.
+
+        Serve with ``serve(tls=context)``, the context asking for client
+        certificates (``verify_mode = ssl.CERT_OPTIONAL``). In-process, the
+        ``x-ssl-client-cert`` header (the URL-encoded PEM) stands for the
+        handshake, as a TLS-terminating proxy's would.
+
+        Raises:
+            ConfigError: neither or both of ``subject_dn`` and ``certificate``,
+                or a certificate that is not PEM.
+        """
+        self._parts.clients.register(
+            client_id,
+            scopes=scopes,
+            audiences=audiences,
+            token_lifetime=token_lifetime,
+            tls=tls_registration(subject_dn, certificate),
         )
 
     def client_ids(self) -> list[str]:
@@ -164,6 +266,40 @@ class IssuerApi(IssuerControls):
             audience=audience,
             claims=claims,
         )
+
+    def issue_opaque_token(
+        self,
+        client_id: str = DEMO_CLIENT_ID,
+        *,
+        scope: str | Iterable[str] | None = None,
+        lifetime: float | None = None,
+        audience: str | list[str] | None = None,
+    ) -> str:
+        """Hand out an opaque access token (random, not a JWT), without an HTTP request.
+
+        Only introspection can verify it: the issuer's introspection endpoint
+        answers it as active, with ``iss``, ``sub``, ``client_id``, ``aud``,
+        ``scope``, ``iat`` and ``exp``, until it expires or is revoked.
+        The defaults are those of ``issue_token``.
+        """
+        return self._introspection.issue_opaque(
+            client_id, scope=scope, lifetime=lifetime, audience=audience
+        )
+
+    def revoke_token(self, token: str) -> None:
+        """Revoke an access token (signed or opaque): introspection answers it inactive from now on.
+
+        Only introspection sees this: a signed token stays valid to verifiers
+        that check its signature themselves (``/api/private`` included) until
+        it expires.
+        """
+        self._introspection.revoke(token)
+
+    @property
+    def _introspection(self) -> IntrospectionEndpoint:
+        introspection = self._parts.introspection
+        assert introspection is not None  # noqa: S101 - assemble() always makes one
+        return introspection
 
     def verify_access_token(self, token: str) -> dict[str, Any]:
         """Verify a token as ``/api/private`` does and return its claims.

@@ -6,6 +6,7 @@ __all__ = [
     "API_PREFIX",
     "DEBUG_MINT_PATH",
     "DEBUG_PATH",
+    "INTROSPECTION_PATH",
     "JWKS_PATH",
     "METADATA_PATHS",
     "TOKEN_PATH",
@@ -13,6 +14,8 @@ __all__ = [
 ]
 
 TOKEN_PATH = "/oauth/token"
+# RFC 7662: where resource servers ask about tokens.
+INTROSPECTION_PATH = "/oauth/introspect"
 JWKS_PATH = "/.well-known/jwks.json"
 # OpenID Connect Discovery 1.0 §4 and RFC 8414 §3: the same document under both names.
 METADATA_PATHS = ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server")

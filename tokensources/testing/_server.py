@@ -10,7 +10,8 @@ module, receive what they use and nothing else:
 - ``AccessTokens``: signs access tokens and verifies them;
 - ``ClaimMappings`` and ``Quotas``: extra claims, and tokens per client per window;
 - grants (``ClientCredentialsGrant``), by ``grant_type``;
-- endpoints: ``TokenEndpoint``, ``JwksEndpoint``, ``MetadataEndpoint``, ``DemoApi``.
+- endpoints: ``TokenEndpoint``, ``JwksEndpoint``, ``MetadataEndpoint``,
+  ``IntrospectionEndpoint``, ``DemoApi``.
 
 Shared by every issuer of a server: ``Counters``, ``Faults``, the queued
 answers and the ``RequestLog``; ``IssuerDirectory`` finds the issuer of a
@@ -19,6 +20,7 @@ request, ``Front`` (the ASGI app) answers and logs it, ``DebugPage`` shows it.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -46,6 +48,7 @@ from ._loopback import serve_asgi
 from ._paths import DEBUG_PATH
 from ._request_log import DEFAULT_LOG_SIZE, RequestLog
 from ._tenant import Tenant
+from ._workload_issuer import WorkloadIssuer
 
 __all__ = ["DEFAULT_ISSUER", "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "AuthorizationServer"]
 
@@ -61,7 +64,10 @@ class AuthorizationServer(IssuerApi):
     It issues RS256 JWT access tokens by the client_credentials grant to
     clients registered with ``register_client`` (a demo client,
     ``demo-client`` / ``demo-secret``, is registered by default), publishes
-    its keys and metadata, and serves a protected demo API. ``counters``
+    its keys and metadata, answers resource servers' RFC 7662 introspection
+    requests at ``/oauth/introspect`` (for its signed tokens and for opaque
+    ones from ``issue_opaque_token``; ``revoke_token`` makes either
+    inactive), and serves a protected demo API. ``counters``
     record what it saw, ``log`` every request (without a secret), and
     ``faults`` make it misbehave on purpose. ``tenant(name)`` adds an
     issuer under ``/<name>/``; ``/_debug`` is a page that shows it all.
@@ -180,6 +186,18 @@ class AuthorizationServer(IssuerApi):
         self._root_issuer.clock = clock
 
     @property
+    def workload_issuer(self) -> WorkloadIssuer:
+        """The workload platform this server trusts for subject tokens and assertions.
+
+        Its tokens (``mint_kubernetes``, ``mint_github``, token files) are
+        accepted by the token exchange and JWT-bearer grants, and can be
+        registered as federated client assertions (its ``jwks()``).
+        """
+        workload = self._parts.workload
+        assert workload is not None  # noqa: S101 - assemble() always makes one
+        return workload
+
+    @property
     def debug_url(self) -> str:
         """The URL of the page that shows the issuers, clients, requests and tokens."""
         return self._root_issuer.url + DEBUG_PATH
@@ -247,18 +265,25 @@ class AuthorizationServer(IssuerApi):
         return httpx.AsyncClient(**kwargs)
 
     @asynccontextmanager
-    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    async def serve(
+        self, host: str = "127.0.0.1", port: int = 0, *, tls: ssl.SSLContext | None = None
+    ) -> AsyncIterator[str]:
         """Serve over real HTTP/1.1 on ``host:port`` in the current event loop.
 
         Yields the base URL, e.g. ``http://127.0.0.1:54321`` (``port=0``
         picks a free port). While serving, the issuer is that URL unless one
         was given to the constructor. Works on asyncio and trio.
 
+        With ``tls`` (a server-side ``ssl.SSLContext``, e.g. made with
+        ``trustme``) it serves HTTPS; when the context asks for client
+        certificates (``verify_mode = ssl.CERT_OPTIONAL``), the mutual-TLS
+        client authentication methods and certificate-bound tokens work.
+
         Concurrency and cancellation: connections are served by tasks of the
         current event loop; leaving the context (or cancelling the task that
         holds it) closes the listener and every open connection.
         """
-        async with serve_asgi(self, host, port) as url:
+        async with serve_asgi(self, host, port, tls=tls) as url:
             self._root_issuer.serving(url)
             try:
                 yield url

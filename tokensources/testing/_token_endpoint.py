@@ -12,12 +12,13 @@ from ._answers import QueuedAnswers
 from ._asgi import ConnectionDropped, Request, Response, json_response
 from ._client_auth import ClientAuthenticator
 from ._counters import Counters
+from ._dpop import TokenEndpointDPoP
 from ._facts import RequestFacts
 from ._faults import Faults, fault_response, retry_after_header
 from ._grants import Grant
 from ._oauth_errors import OAuthError, error_response
 from ._quotas import Quotas
-from ._strict import check_query
+from ._strict import check_forwarded_scheme, check_query, exact_expires_in
 from ._token_request import TokenRequest, parse_token_request
 
 __all__ = ["TokenEndpoint"]
@@ -41,6 +42,7 @@ class TokenEndpoint:
         authenticator: client authentication, shared by every grant.
         grants: the supported grants by ``grant_type``.
         strict: whether strict mode is on, asked for each request.
+        dpop: DPoP proofs and nonces (RFC 9449), checked once the client is known.
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class TokenEndpoint:
         authenticator: ClientAuthenticator,
         grants: Mapping[str, Grant],
         strict: Callable[[], bool],
+        dpop: TokenEndpointDPoP | None = None,
     ) -> None:
         self._counters = counters
         self._faults = faults
@@ -61,6 +64,7 @@ class TokenEndpoint:
         self._authenticator = authenticator
         self._grants = dict(grants)
         self._strict = strict
+        self._dpop = dpop
 
     @property
     def grant_types(self) -> list[str]:
@@ -98,11 +102,16 @@ class TokenEndpoint:
             counters.token_errors += 1
             facts.error = exc.error
             facts.outcome = facts.outcome or "refused"
-            return error_response(exc, request.headers)
+            return self._with_nonce(error_response(exc, request.headers))
         counters.tokens_issued += 1
         facts.outcome = "issued"
         facts.token_claims = _unverified_claims(payload.get("access_token"))
-        return json_response(200, payload, no_store=True)
+        if self._strict():
+            exact_expires_in(payload, facts.token_claims)
+        return self._with_nonce(json_response(200, payload, no_store=True))
+
+    def _with_nonce(self, response: Response) -> Response:
+        return response if self._dpop is None else self._dpop.with_nonce(response)
 
     def _note(self, facts: RequestFacts, request: TokenRequest) -> RequestFacts:
         form = request.form
@@ -134,7 +143,10 @@ class TokenEndpoint:
             raise OAuthError("invalid_request", "grant_type is missing")
         if self._strict():
             check_query(http.query)
+            check_forwarded_scheme(http.headers)
         client = self._authenticator.authenticate(request)
+        jkt = self._dpop.check(http, client.client_id) if self._dpop is not None else None
+        facts.dpop_jkt = jkt
         grant = self._grants.get(grant_type)
         if grant is None:
             supported = ", ".join(self._grants)
@@ -150,10 +162,13 @@ class TokenEndpoint:
                 retry_after=retry_after_header(wait),
             )
         try:
-            return grant.issue(request, client)
+            payload = grant.issue(request, client)
         except BaseException:
             self._quotas.release(client.client_id)
             raise
+        if jkt is not None and self._dpop is not None:
+            payload = self._dpop.bind(payload, jkt)
+        return payload
 
 
 def _unverified_claims(access_token: object) -> dict[str, Any] | None:
