@@ -6,13 +6,21 @@ documented composition breaks this file.
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 import httpx
 
 from tokensources import (
     AuthStyle,
+    ClientAssertion,
     ClientCredentials,
+    ClientSecretJWT,
     External,
     InMemoryShared,
+    MutualTLS,
     PrivateKeyJWT,
     Reuse,
     Static,
@@ -23,7 +31,8 @@ from tokensources import (
     retry,
     reuse,
 )
-from tokensources.verify import JWTVerifier, require_scopes
+from tokensources.testing import AuthorizationServer
+from tokensources.verify import ASGIApp, BearerAuth, JWTVerifier, require_scopes
 
 
 async def stack() -> Token:
@@ -47,6 +56,76 @@ async def other_sources(pem: bytes) -> list[TokenSource]:
         await ClientCredentials.from_issuer("https://idp.example", "id", "secret"),
         await ClientCredentials.from_resource("https://mcp.example/mcp", "id", "secret"),
     ]
+
+
+async def client_authentication(pem: bytes, platform: TokenSource) -> list[TokenSource]:
+    mtls = MutualTLS(
+        "https://mtls.idp.example/oauth/token",
+        "id",
+        certificate=Path("/var/run/tls/tls.crt"),
+        private_key="/var/run/tls/tls.key",
+        key_password=b"password",
+        ca=pem,
+        scopes=["read"],
+    )
+    return [
+        ClientSecretJWT(
+            "https://idp.example/oauth/token",
+            "id",
+            "a-client-secret-of-at-least-32-bytes",
+            algorithm="HS512",
+            assertion_audience="issuer",
+            assertion_typ="client-authentication+jwt",
+            issuer="https://idp.example",
+        ),
+        PrivateKeyJWT(
+            "https://idp.example/oauth/token",
+            "id",
+            pem,
+            assertion_audience=["https://idp.example", "https://idp.example/oauth/token"],
+            assertion_typ="client-authentication+jwt",
+        ),
+        await ClientSecretJWT.from_issuer("https://idp.example", "id", "secret"),
+        ClientAssertion("https://idp.example/oauth/token", "id", platform, scopes="read"),
+        mtls,
+        await MutualTLS.from_issuer("https://idp.example", "id", certificate=pem, private_key=pem),
+        reuse(mtls),
+    ]
+
+
+async def certificate_bound(mtls: MutualTLS) -> tuple[ssl.SSLContext, str, bool]:
+    return (
+        mtls.ssl_context(),
+        mtls.certificate_thumbprint,
+        mtls.bound_to_current(await mtls.token()),
+    )
+
+
+async def testing_server(pem: str, jwks: dict[str, Any], context: ssl.SSLContext) -> str:
+    server = AuthorizationServer()
+    server.register_client("mac-client", "a-client-secret-of-at-least-32-bytes")
+    server.register_federated_client(
+        "workload",
+        issuer="https://kubernetes.default.svc",
+        subject="system:serviceaccount:payments:api",
+        keys=lambda: jwks,
+        assertion_audience=["https://idp.example"],
+    )
+    server.register_tls_client("billing", subject_dn="CN=billing,O=Example")
+    server.register_tls_client("reports", certificate=[pem], scopes=["read:messages"])
+    server.register_tls_client("exports", jwks=jwks, token_lifetime=300.0)
+    async with server.serve(tls=context) as url:
+        return url
+
+
+def bound_tokens_behind_a_proxy(app: ASGIApp, verifier: JWTVerifier) -> ASGIApp:
+    def forwarded(scope: Mapping[str, Any]) -> str | None:
+        for name, value in scope["headers"]:
+            if name == b"x-ssl-client-cert":
+                return str(value.decode("ascii"))
+        return None
+
+    return BearerAuth(app, verifier, client_certificate=forwarded)
 
 
 async def async_httpx(source: TokenSource) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from ._clients import DEFAULT_SCOPES, DEMO_CLIENT_ID
 from ._direct_tokens import issue_direct
+from ._dpop import TokenEndpointDPoP
 from ._federation import KeysInput, trust
 from ._introspection import IntrospectionEndpoint
 from ._issuer_controls import IssuerControls
@@ -46,6 +47,18 @@ class IssuerApi(IssuerControls):
     def introspection_endpoint(self) -> str:
         """The RFC 7662 introspection endpoint URL, built from the issuer."""
         return self._parts.issuer.url + INTROSPECTION_PATH
+
+    @property
+    def dpop(self) -> TokenEndpointDPoP:
+        """DPoP (RFC 9449) at this issuer's token endpoint: who must use it, nonces, counters.
+
+        Change its settings at any time: ``require(client_id)``,
+        ``require_nonce``, ``rotate_nonce()``, ``supported``; read
+        ``counters`` for the proofs, nonce challenges and bound tokens seen.
+        """
+        dpop = self._parts.dpop
+        assert dpop is not None  # noqa: S101 - assemble() always makes one
+        return dpop
 
     @property
     def token_lifetime(self) -> float:
@@ -177,6 +190,7 @@ class IssuerApi(IssuerControls):
         *,
         subject_dn: str | None = None,
         certificate: bytes | str | Iterable[bytes | str] | None = None,
+        jwks: Mapping[str, Any] | None = None,
         scopes: Iterable[str] = DEFAULT_SCOPES,
         audiences: Iterable[str] | None = None,
         token_lifetime: float | None = None,
@@ -198,16 +212,25 @@ class IssuerApi(IssuerControls):
         ``x-ssl-client-cert`` header (the URL-encoded PEM) stands for the
         handshake, as a TLS-terminating proxy's would.
 
+        With ``jwks`` instead of ``certificate`` (a JWK Set, or one JWK, of
+        public keys each carrying its self-signed certificate in ``x5c``,
+        standard base64 of the DER), it uses ``self_signed_tls_client_auth``
+        with the certificates as providers register them (RFC 8705 §2.2):
+        the presented certificate must be the first ``x5c`` entry of one of
+        the keys.
+
         Raises:
-            ConfigError: neither or both of ``subject_dn`` and ``certificate``,
-                or a certificate that is not PEM.
+            ConfigError: not exactly one of ``subject_dn``, ``certificate``
+                and ``jwks``; a certificate that is not PEM; a JWK without
+                ``x5c``, with an unreadable one, or whose certificate holds
+                another key.
         """
         self._parts.clients.register(
             client_id,
             scopes=scopes,
             audiences=audiences,
             token_lifetime=token_lifetime,
-            tls=tls_registration(subject_dn, certificate),
+            tls=tls_registration(subject_dn, certificate, jwks),
         )
 
     def client_ids(self) -> list[str]:

@@ -5,9 +5,10 @@ loopback server hands it on, see ``_tls``) and names its ``client_id`` in
 the form. ``tls_client_auth`` matches the certificate's subject DN against
 the registration (the handshake already checked the chain against the CAs
 the serving context trusts); ``self_signed_tls_client_auth`` matches the
-certificate itself, by thumbprint, against the registered ones. Either way
-the client is returned bound to the certificate, so its tokens carry
-``cnf.x5t#S256`` (RFC 8705 §3).
+certificate itself, by thumbprint, against the registered ones (given as
+PEM or as the ``x5c`` of JWKs, RFC 8705 §2.2). Either way the client is
+returned bound to the certificate, so its tokens carry ``cnf.x5t#S256``
+(RFC 8705 §3).
 """
 
 from __future__ import annotations
