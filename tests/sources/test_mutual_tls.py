@@ -64,6 +64,7 @@ async def test_tls_client_auth_gets_a_token_bound_to_the_certificate(
     assert cnf(token.access_token) == source.certificate_thumbprint
     [logged] = server.log.token_requests()
     assert (logged.auth_method, logged.outcome) == ("tls_client_auth", "issued")
+    assert logged.certificate_thumbprint == source.certificate_thumbprint
 
 
 async def test_the_bound_token_works_only_with_its_certificate(

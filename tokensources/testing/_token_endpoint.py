@@ -147,6 +147,7 @@ class TokenEndpoint:
         client = self._authenticator.authenticate(request)
         jkt = self._dpop.check(http, client.client_id) if self._dpop is not None else None
         facts.dpop_jkt = jkt
+        facts.certificate_thumbprint = client.bound_to
         grant = self._grants.get(grant_type)
         if grant is None:
             supported = ", ".join(self._grants)
