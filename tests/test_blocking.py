@@ -168,7 +168,8 @@ async def test_a_call_inside_the_sources_own_loop_raises_instead_of_deadlocking(
                 token = source.peek()
                 assert token is not None
                 source.invalidate(token)
-                with blocking(source) as tokens, pytest.raises(RuntimeError, match="deadlock"):
+                inside = pytest.raises(RuntimeError, match="deadlock; use the async API")
+                with blocking(source) as tokens, inside:
                     tokens.token()
             await source.aclose()
     assert response.status_code == 200

@@ -13,13 +13,9 @@ from ._errors import ConfigError
 from ._source import FreshSource, TokenSource
 from ._token import Token
 
-__all__ = ["Blocking", "blocking", "check_source"]
+__all__ = ["Blocking", "blocking", "check_backend", "check_source"]
 
-_INSIDE = (
-    "a blocking token call (blocking(source), tokensources.requests) was made on the thread "
-    "of the event loop the source lives on, where waiting would deadlock; await "
-    "source.token() there, or use an async client (httpx.AsyncClient, aiohttp)"
-)
+_BACKENDS = ("asyncio", "trio")
 
 
 def blocking(source: TokenSource, *, portal_backend: str = "asyncio") -> Blocking:
@@ -72,11 +68,13 @@ class Blocking:
 
     Raises:
         ConfigError: ``source`` is not a token source (it has no coroutine
-            method ``token`` and no method ``invalidate``).
+            method ``token`` and no method ``invalidate``), or
+            ``portal_backend`` is neither ``"asyncio"`` nor ``"trio"``.
     """
 
     def __init__(self, source: TokenSource, *, portal_backend: str = "asyncio") -> None:
         check_source(source, "blocking()")
+        check_backend(portal_backend, "blocking()")
         self._source = source
         self._fresh: Callable[[], Token | None] = (
             source.fresh if isinstance(source, FreshSource) else _nothing_fresh
@@ -124,12 +122,7 @@ class Blocking:
         """Refuse a call that would deadlock, or one after ``close()``, before anything else."""
         if not self._release.alive:
             raise RuntimeError("this blocking() view is closed")
-        try:
-            self._bridge.for_threads()
-        except RuntimeError:
-            if self._bridge.closed:
-                raise
-            raise RuntimeError(_INSIDE) from None
+        self._bridge.for_threads()  # raises on the source's own loop, or once closed
 
     def __enter__(self) -> Blocking:
         return self
@@ -163,6 +156,19 @@ def check_source(source: object, where: str) -> None:
             f"`invalidate(token)`, such as reuse(ClientCredentials(...))), "
             f"not {type(source).__name__}"
         )
+
+
+def check_backend(portal_backend: object, where: str) -> None:
+    """Refuse, at construction, a private-loop backend anyio cannot start.
+
+    Otherwise the mistake would show only at the first refresh from a thread.
+
+    Raises:
+        ConfigError: naming ``where`` and the value given.
+    """
+    if portal_backend not in _BACKENDS:
+        given = repr(portal_backend) if isinstance(portal_backend, str) else type(portal_backend)
+        raise ConfigError(f"{where}: portal_backend must be 'asyncio' or 'trio', not {given}")
 
 
 def _nothing_fresh() -> Token | None:

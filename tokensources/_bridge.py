@@ -69,9 +69,14 @@ T = TypeVar("T")
 
 _POLL_INTERVAL = 0.02
 _INSIDE = (
-    "a sync httpx.Client was used inside the event loop that its token source "
-    "lives on; use httpx.AsyncClient there"
+    "a sync token call (blocking(source), a sync httpx.Client, tokensources.requests) was "
+    "made on the thread of the event loop its token source lives on, where waiting would "
+    "deadlock; use the async API there (await source.token(), httpx.AsyncClient, aiohttp)"
 )
+# Every user of a source (TokenAuth, blocking(), the requests and aiohttp
+# adapters) shares its bridge, so the messages name none of them.
+_CLOSED = "the token source's thread bridge is closed (its TokenAuth or blocking() was closed)"
+_CLOSED_MIDWAY = "the token source's thread bridge was closed while a token call was under way"
 
 
 @dataclass(eq=False, slots=True)
@@ -161,9 +166,7 @@ class SourceBridge(_Bridge):
                     self._run_private, func, abandon_on_cancel=True
                 )
             except concurrent.futures.CancelledError:  # not this task's: close() cancelled it
-                raise RuntimeError(
-                    "TokenAuth was closed while a token call was under way"
-                ) from None
+                raise RuntimeError(_CLOSED_MIDWAY) from None
 
     def call(self, func: Callable[[], Awaitable[T]]) -> T:
         """Run ``func()`` on the private loop and block this thread until it is done.
@@ -177,11 +180,11 @@ class SourceBridge(_Bridge):
         try:
             future = home.portal.start_task_soon(self._run_private, func)
         except RuntimeError:  # the private loop stopped: close() ran meanwhile
-            raise RuntimeError("TokenAuth is closed") from None
+            raise RuntimeError(_CLOSED) from None
         try:
             return future.result()
         except concurrent.futures.CancelledError:
-            raise RuntimeError("TokenAuth was closed while a token call was under way") from None
+            raise RuntimeError(_CLOSED_MIDWAY) from None
 
     def for_threads(self) -> PrivateLoop:
         """The private loop, where threads are served; moves the source there on first use.
@@ -196,7 +199,7 @@ class SourceBridge(_Bridge):
             return home.private
         with self._lock:
             if self._closed:
-                raise RuntimeError("TokenAuth is closed")
+                raise RuntimeError(_CLOSED)
             home = self._home
             me = threading.get_ident()
             for loop in (home, self._leaving):
@@ -220,7 +223,7 @@ class SourceBridge(_Bridge):
     def _move(self, home: _Home | None) -> _Home:
         """Start the private loop and make it home (under ``_lock``)."""
         if self._closed:
-            raise RuntimeError("TokenAuth is closed")
+            raise RuntimeError(_CLOSED)
         private = PrivateLoop(self._backend)
         if home is not None and home.running and alive(home.token):
             self._leaving = home

@@ -6,6 +6,14 @@ put in while the loop shuts down may be cancelled, or (on asyncio, once the
 leftover tasks were cancelled) never finished at all. Either way the
 waiting thread learns that the loop is gone (``LoopGoneError``) instead of
 waiting forever.
+
+The same goes for what a source opened on such a loop (an
+``httpx.AsyncClient`` and its pooled connections): it can be closed only
+there. ``aclose_on`` closes it on its loop from anywhere, at once while the
+loop runs; ``aclose_at_end`` closes it when its loop ends, so that a loop
+that ends with the source still open (``asyncio.run()`` returning, a test's
+loop) does not leave its sockets behind (``ResourceWarning: unclosed
+transport``).
 """
 
 from __future__ import annotations
@@ -17,16 +25,20 @@ import inspect
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 from anyio.lowlevel import EventLoopToken
 
 from ._errors import TokenRequestError
+from ._log import logger
 
-__all__ = ["LoopGoneError", "alive", "run_at"]
+__all__ = ["LoopGoneError", "aclose_at_end", "aclose_on", "alive", "run_at"]
 
 T = TypeVar("T")
 
@@ -148,3 +160,104 @@ def _ends(token: EventLoopToken, abandoned: threading.Event) -> bool:
         if time.monotonic() >= deadline or abandoned.wait(_POLL_INTERVAL):
             return False
     return True
+
+
+class Closable(Protocol):
+    """What ``aclose_on`` and ``aclose_at_end`` close: ``httpx.AsyncClient``, for one."""
+
+    async def aclose(self) -> None:
+        """Release what the object holds on its event loop."""
+
+
+def aclose_on(token: EventLoopToken, resource: Closable) -> None:
+    """Close ``resource`` on the loop of ``token``, the one its connections belong to.
+
+    Callable from any thread (not the one running that loop); returns at
+    once. While that loop runs, ``resource.aclose()`` is started there; a
+    loop that has ended closed what it had registered with
+    ``aclose_at_end``, so nothing is left to do.
+    """
+    native = token.native_token
+    try:
+        if isinstance(native, asyncio.AbstractEventLoop):
+            if native.is_running():
+                # The coroutine is made on the loop: one that never runs is never made.
+                native.call_soon_threadsafe(_start_on_asyncio, native, resource)
+        else:
+            import trio.lowlevel  # only a trio loop gives a trio token
+
+            native.run_sync_soon(  # type: ignore[attr-defined]
+                trio.lowlevel.spawn_system_task, _aclose_quietly, resource
+            )
+    except RuntimeError:  # the loop ended meanwhile
+        return
+
+
+@dataclass(eq=False, slots=True)
+class _LoopEnd:
+    """What to close when one event loop ends, and the task that waits for that end."""
+
+    resources: weakref.WeakSet[Closable] = field(default_factory=weakref.WeakSet)
+    task: object = None  # the asyncio task, held: asyncio keeps only weak references
+
+
+_loop_ends_lock = threading.Lock()
+_loop_ends: dict[EventLoopToken, _LoopEnd] = {}
+
+
+def aclose_at_end(resource: Closable) -> None:
+    """Close ``resource`` when the event loop running now ends, unless it is dropped first.
+
+    Held weakly: registering keeps nothing alive. One waiting task per loop
+    (an asyncio task, which ``asyncio.run()`` cancels at its end; a trio
+    system task, which trio cancels when the main task returns) closes what
+    is still registered then. A loop that is closed without cancelling its
+    tasks (``run_until_complete()`` and ``close()``) closes nothing.
+    """
+    token = anyio.lowlevel.current_token()
+    with _loop_ends_lock:
+        end = _loop_ends.get(token)
+        first = end is None
+        if end is None:
+            end = _loop_ends[token] = _LoopEnd()
+        end.resources.add(resource)
+    if not first:
+        return
+    native = token.native_token
+    if isinstance(native, asyncio.AbstractEventLoop):
+        end.task = native.create_task(_close_at_end(token), name="tokensources-loop-end")
+    else:
+        import trio.lowlevel  # only a trio loop gives a trio token
+
+        trio.lowlevel.spawn_system_task(_close_at_end, token, name="tokensources-loop-end")
+
+
+async def _close_at_end(token: EventLoopToken) -> None:
+    try:
+        await anyio.sleep_forever()
+    finally:
+        with _loop_ends_lock:
+            end = _loop_ends.pop(token, None)
+        resources = [] if end is None else list(end.resources)
+        with anyio.CancelScope(shield=True):
+            for resource in resources:
+                await _aclose_quietly(resource)
+
+
+def _start_on_asyncio(loop: asyncio.AbstractEventLoop, resource: Closable) -> None:
+    task = loop.create_task(_aclose_quietly(resource))
+    # asyncio keeps only weak references to tasks: held until it is done.
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
+async def _aclose_quietly(resource: Closable) -> None:
+    """``resource.aclose()``; a failure is logged (nobody waits for it), cancellation is not."""
+    try:
+        await resource.aclose()
+    except Exception as exc:  # nobody else would hear of it
+        # The type only: an HTTP library's error may quote a request.
+        logger.warning("closing a token source's connections failed (%s)", type(exc).__name__)

@@ -12,16 +12,19 @@ Needs the ``aiohttp`` extra (``pip install "tokensources[aiohttp]"``, aiohttp
 
 from __future__ import annotations
 
+import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from types import TracebackType
 
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, payload
 
-from ._blocking import check_source
+from ._blocking import check_backend, check_source
 from ._bridge import acquire_bridge, release_bridge
-from ._source import FreshSource, TokenSource
+from ._errors import ConfigError
+from ._rejections import Rejections, origin
+from ._source import Clock, FreshSource, TokenSource
 from ._token import Token
 
 __all__ = ["TokenMiddleware"]
@@ -39,6 +42,22 @@ class TokenMiddleware:
     whose body cannot be sent twice (a stream, an async generator, a file
     that cannot seek back) is not resent: the 401 is returned, and the next
     request gets a fresh token.
+
+    Tokens go only to the origins (scheme, host and port) named by
+    ``origins``, by default the origin of the first request the middleware
+    handles (as aiohttp's own ``DigestAuthMiddleware`` does). aiohttp runs
+    its middlewares on every redirect too: a redirect to another origin, or
+    any request there, goes through without a token, so that an API
+    redirecting elsewhere never hands your token to someone else. Give
+    ``origins`` when one middleware serves several APIs.
+
+    An API that rejects even the fresh token (a wrong audience, a
+    misconfigured gateway) does not cost a token request per request: from
+    then on its 401s are returned as they are, without a new token, for a
+    backoff of about a second that doubles (with jitter) while the
+    rejections go on, up to 30 seconds; any 2xx answer from that API ends
+    it. APIs are told apart by origin (scheme, host and port), as the httpx
+    ``TokenAuth`` does.
 
     Use it with a caching source, e.g. ``reuse(ClientCredentials(...))``:
     concurrent requests share one token and one refresh, and a fresh token
@@ -58,14 +77,30 @@ class TokenMiddleware:
         source: where tokens come from; usually a ``reuse()`` cache.
         portal_backend: the anyio backend of the private loop the source
             moves to if threads use it too.
+        origins: the origins tokens may be sent to (``"https://api.example"``;
+            a path is ignored), or None for the first request's origin.
+        clock: wall-clock time in epoch seconds, for the backoff after an
+            API rejected a fresh token. Default ``time.time``.
 
     Raises:
-        ConfigError: ``source`` is not a token source.
+        ConfigError: ``source`` is not a token source, ``portal_backend``
+            is neither ``"asyncio"`` nor ``"trio"``, ``origins`` is not a
+            collection of http(s) URLs, or ``clock`` is not callable.
     """
 
-    def __init__(self, source: TokenSource, *, portal_backend: str = "asyncio") -> None:
+    def __init__(
+        self,
+        source: TokenSource,
+        *,
+        portal_backend: str = "asyncio",
+        origins: Iterable[str] | None = None,
+        clock: Clock = time.time,
+    ) -> None:
         check_source(source, "tokensources.aiohttp.TokenMiddleware")
+        check_backend(portal_backend, "tokensources.aiohttp.TokenMiddleware")
+        self._origins = None if origins is None else _checked_origins(origins)
         self._source = source
+        self._rejections = Rejections(clock)
         self._fresh: Callable[[], Token | None] = (
             source.fresh if isinstance(source, FreshSource) else _nothing_fresh
         )
@@ -83,6 +118,11 @@ class TokenMiddleware:
         Raises:
             TokenSourceError: no token could be had.
         """
+        api = origin(str(request.url))
+        if self._origins is None:
+            self._origins = frozenset((api,))  # pinned by the first request
+        if api not in self._origins:
+            return await handler(request)  # a redirect elsewhere, or another API
         # Decided before sending: sending consumes a stream.
         replayable = _replayable(request)
         token = self._fresh()  # the hot path: no await
@@ -91,6 +131,10 @@ class TokenMiddleware:
         self._authorize(request, token)
         response = await handler(request)
         if response.status != _UNAUTHORIZED:
+            if self._rejections.origins:  # empty in the normal case: one truth test
+                self._rejections.answered(api, response.status)
+            return response
+        if self._rejections.backing_off(api):
             return response
         if not replayable:
             await self._bridge.acall(partial(_invalidate, self._source, token))
@@ -98,7 +142,9 @@ class TokenMiddleware:
         token = await self._bridge.acall(partial(_refresh, self._source, token))
         await response.release()  # the 401's connection goes back to the pool
         self._authorize(request, token)
-        return await handler(request)
+        answer = await handler(request)
+        self._rejections.answered(api, answer.status)
+        return answer
 
     def _authorize(self, request: ClientRequest, token: Token) -> None:
         """Put ``token`` on ``request``.
@@ -133,6 +179,17 @@ def _replayable(request: ClientRequest) -> bool:
     """Whether the body is held in memory (none, bytes, text, JSON, a form), so it can be resent."""
     body = request.body
     return body == b"" or isinstance(body, payload.BytesPayload)
+
+
+def _checked_origins(origins: Iterable[str]) -> frozenset[str]:
+    """The normalised origins of ``origins``, refusing anything but http(s) URL strings."""
+    given = [origins] if isinstance(origins, str) else list(origins)
+    if not given or not all(isinstance(url, str) for url in given):
+        raise ConfigError("origins must be a non-empty collection of http(s) URLs")
+    allowed = frozenset(origin(url) for url in given)
+    if not all(api.startswith(("https://", "http://")) for api in allowed):
+        raise ConfigError("origins must be http(s) URLs such as 'https://api.example'")
+    return allowed
 
 
 def _nothing_fresh() -> Token | None:

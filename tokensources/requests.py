@@ -11,6 +11,7 @@ Needs the ``requests`` extra (``pip install "tokensources[requests]"``)::
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from types import TracebackType
 from typing import Any
@@ -19,7 +20,8 @@ import requests
 from requests.auth import AuthBase
 
 from ._blocking import Blocking, check_source
-from ._source import TokenSource
+from ._rejections import Rejections, origin
+from ._source import Clock, TokenSource
 from ._token import Token
 
 __all__ = ["TokenAuth"]
@@ -36,8 +38,19 @@ class TokenAuth(AuthBase):
     token, on the same connection adapter, with the same ``timeout``,
     ``verify``, ``proxies`` and ``cert``; the 401 goes into the answer's
     ``history``. If the second answer is a 401 too, it is returned as it is.
+    A token goes only to the origin (scheme, host and port) of the request
+    it was put on: ``requests`` takes it off a redirect to another origin,
+    and a 401 from there is returned as it is, never answered with a token.
     A request whose body cannot be sent twice (a generator or a file) is not
     resent: the 401 is returned, and the next request gets a fresh token.
+
+    An API that rejects even the fresh token (a wrong audience, a
+    misconfigured gateway) does not cost a token request per request: from
+    then on its 401s are returned as they are, without a new token, for a
+    backoff of about a second that doubles (with jitter) while the
+    rejections go on, up to 30 seconds; any 2xx answer from that API ends
+    it. APIs are told apart by origin (scheme, host and port), as the httpx
+    ``TokenAuth`` does.
 
     Tokens come through ``tokensources.blocking()``: a fresh cached token
     (``reuse()``) is taken at once, and a refresh runs on the source's
@@ -57,13 +70,20 @@ class TokenAuth(AuthBase):
         source: where tokens come from; usually a ``reuse()`` cache.
         portal_backend: the anyio backend of the private loop that serves
             threads (``"asyncio"`` or ``"trio"``).
+        clock: wall-clock time in epoch seconds, for the backoff after an
+            API rejected a fresh token. Default ``time.time``.
 
     Raises:
-        ConfigError: ``source`` is not a token source.
+        ConfigError: ``source`` is not a token source, ``portal_backend``
+            is neither ``"asyncio"`` nor ``"trio"``, or ``clock`` is not
+            callable.
     """
 
-    def __init__(self, source: TokenSource, *, portal_backend: str = "asyncio") -> None:
+    def __init__(
+        self, source: TokenSource, *, portal_backend: str = "asyncio", clock: Clock = time.time
+    ) -> None:
         check_source(source, "tokensources.requests.TokenAuth")
+        self._rejections = Rejections(clock)
         self._tokens = Blocking(source, portal_backend=portal_backend)
 
     @property
@@ -81,15 +101,23 @@ class TokenAuth(AuthBase):
         token = self._tokens.token()
         request.headers["Authorization"] = token.authorization
         on_401 = self._resend_on_401 if _replayable(request) else self._invalidate_on_401
+        hook = partial(on_401, token, origin(request.url or ""))
         # types-requests leaves register_hook untyped.
-        request.register_hook("response", partial(on_401, token))  # type: ignore[no-untyped-call]
+        request.register_hook("response", hook)  # type: ignore[no-untyped-call]
         return request
 
     def _resend_on_401(
-        self, token: Token, response: requests.Response, **send: Any
+        self, token: Token, api: str, response: requests.Response, **send: Any
     ) -> requests.Response:
-        """On a 401, drop ``token`` and send the request again, once, with a fresh one."""
+        """On a 401 from ``api``, drop ``token`` and send the request again, once, with a fresh one.
+
+        The hook also sees the answers of redirects; one from another origin
+        (where ``requests`` took the token off) never gets a token.
+        """
         if response.status_code != _UNAUTHORIZED or response.connection is None:
+            self._answered(response)
+            return response
+        if origin(response.request.url or "") != api or self._rejections.backing_off(api):
             return response
         # The cache drops `token` only if it is still the cached one, so many
         # concurrent 401s for one token cost one token request.
@@ -109,15 +137,23 @@ class TokenAuth(AuthBase):
         answer: requests.Response = response.connection.send(resend, **send)
         answer.history.append(response)
         answer.request = resend
+        self._rejections.answered(api, answer.status_code)
         return answer
 
     def _invalidate_on_401(
-        self, token: Token, response: requests.Response, **send: Any
+        self, token: Token, api: str, response: requests.Response, **send: Any
     ) -> requests.Response:
-        """On a 401 to a request that cannot be resent, drop ``token`` for the next request."""
-        if response.status_code == _UNAUTHORIZED:
+        """On a 401 from ``api`` to a request that cannot be resent, drop ``token``."""
+        if response.status_code != _UNAUTHORIZED:
+            self._answered(response)
+        elif origin(response.request.url or "") == api and not self._rejections.backing_off(api):
             self._tokens.invalidate(token)
         return response
+
+    def _answered(self, response: requests.Response) -> None:
+        """Let a 2xx end the backoff of an API that had rejected fresh tokens."""
+        if self._rejections.origins:  # empty in the normal case: one truth test
+            self._rejections.answered(origin(response.request.url or ""), response.status_code)
 
     def close(self) -> None:
         """Let go of the source's bridge (see ``blocking()``). Idempotent."""

@@ -44,11 +44,10 @@ def instrument(
     """
     meter = (meter_provider or metrics.get_meter_provider()).get_meter(_SCOPE)
     tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(_SCOPE)
-    instrumentation = Instrumentation(RefreshTelemetry(tracer, meter))
-    register(meter, instrumentation.active)
     with _lock:
         for previous in _current:
             previous.uninstrument()
+        instrumentation = Instrumentation(tracer, meter)
         _current[:] = [instrumentation]
         plug.telemetry = instrumentation.telemetry
     return instrumentation
@@ -58,16 +57,22 @@ class Instrumentation:
     """What ``instrument()`` turned on; ``uninstrument()`` turns it off.
 
     OpenTelemetry cannot remove instruments from a meter: after
-    ``uninstrument()`` they stay registered and report nothing.
+    ``uninstrument()`` they stay registered and report nothing. A later
+    ``instrument()`` with the same meter uses them again (a meter makes an
+    instrument of a given name once).
+
+    Args:
+        tracer: where the spans of refreshes go.
+        meter: where the metrics go.
 
     Attributes:
         telemetry: what every cache tells about its refreshes while this
             instrumentation is the one in use.
     """
 
-    def __init__(self, telemetry: RefreshTelemetry) -> None:
-        self.telemetry = telemetry
+    def __init__(self, tracer: trace.Tracer, meter: metrics.Meter) -> None:
         self._active = True
+        self.telemetry = RefreshTelemetry(tracer, register(meter, self.active))
 
     def active(self) -> bool:
         """Whether this instrumentation still reports."""

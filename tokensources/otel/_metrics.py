@@ -7,10 +7,12 @@ one observation per identity and attribute set.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
-from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
 
 from ..wrappers._hooks import OUTCOMES, TokenReports, event_counts, live_reports
 
@@ -27,12 +29,39 @@ def source_attributes(reports: TokenReports) -> dict[str, str]:
     return {SOURCE: reports.identity()}
 
 
-def register(meter: Meter, active: Callable[[], bool]) -> None:
-    """Create the observable instruments on ``meter``; they report while ``active()``."""
+# OpenTelemetry keeps the first instrument made under a name on a meter and
+# hands it back for later ones, dropping their callbacks (with a warning):
+# instruments made again for a second instrument() on the same meter would
+# never report. So each meter gets them once, and they ask who reports now.
+_lock = threading.Lock()
+_registered: weakref.WeakKeyDictionary[Meter, tuple[Histogram, list[Callable[[], bool]]]] = (
+    weakref.WeakKeyDictionary()
+)
 
+
+def register(meter: Meter, active: Callable[[], bool]) -> Histogram:
+    """The instruments on ``meter``, made on its first use; they report while ``active()``.
+
+    A later call for the same meter makes nothing new: its instruments
+    report for the latest ``active`` from then on.
+
+    Returns:
+        The ``tokensources.refresh.duration`` histogram (fed by the spans' telemetry).
+    """
+    with _lock:
+        known = _registered.get(meter)
+        if known is not None:
+            known[1][0] = active
+            return known[0]
+        current = [active]
+        _registered[meter] = (_create(meter, current), current)
+        return _registered[meter][0]
+
+
+def _create(meter: Meter, current: list[Callable[[], bool]]) -> Histogram:
     def when_active(callback: Callback) -> Callback:
         def guarded(options: CallbackOptions) -> Iterable[Observation]:
-            return callback(options) if active() else ()
+            return callback(options) if current[0]() else ()
 
         return guarded
 
@@ -71,6 +100,11 @@ def register(meter: Meter, active: Callable[[], bool]) -> None:
         callbacks=[when_active(_nonce_retries)],
         unit="{retry}",
         description="requests sent again with a new DPoP nonce",
+    )
+    return meter.create_histogram(
+        "tokensources.refresh.duration",
+        unit="s",
+        description="duration of token-endpoint calls (refreshes), by result and HTTP status",
     )
 
 

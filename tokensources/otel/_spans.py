@@ -6,7 +6,7 @@ refreshes only, never about hits, so a cache hit makes no span.
 
 from __future__ import annotations
 
-from opentelemetry.metrics import Histogram, Meter
+from opentelemetry.metrics import Histogram
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from ..wrappers._hooks import ABANDONED, TokenReports
@@ -25,13 +25,9 @@ class RefreshTelemetry:
     URL, scope or error text (messages may quote what the endpoint said).
     """
 
-    def __init__(self, tracer: Tracer, meter: Meter) -> None:
+    def __init__(self, tracer: Tracer, duration: Histogram) -> None:
         self._tracer = tracer
-        self._duration: Histogram = meter.create_histogram(
-            "tokensources.refresh.duration",
-            unit="s",
-            description="duration of token-endpoint calls (refreshes), by result and HTTP status",
-        )
+        self._duration = duration
 
     def refresh_started(self, reports: TokenReports) -> object:
         """Start the span of one refresh (not made current: it ends in another call)."""
