@@ -24,6 +24,7 @@ from tests.otel.test_metrics import identity
 from tokensources import Static, reuse
 from tokensources.otel import instrument
 from tokensources.wrappers._hooks import live_reports
+from tokensources.wrappers._reuse import Reuse
 
 pytestmark = pytest.mark.anyio
 
@@ -102,3 +103,23 @@ def test_caches_built_and_dropped_are_not_held_by_the_metrics() -> None:
         reuse(Static(f"token-{n}"))
     gc.collect()
     assert len(live_reports()) <= before
+
+
+async def test_the_hot_path_counts_only_while_instrumented(
+    world: World, providers: tuple[MeterProvider, InMemoryMetricReader, TracerProvider]
+) -> None:
+    """Without instrumentation no cache pays for counting; with it, every hot-path hit counts."""
+    meters, _, tracers = providers
+    cache = reuse(Static("abc"))
+    await cache.token()
+    plain = Reuse.token
+    before = cache._reports.hits
+    for _ in range(10):
+        await cache.token()
+    assert cache._reports.hits == before  # not counted: nothing reads the counts
+    with instrument(meter_provider=meters, tracer_provider=tracers):
+        assert Reuse.token is not plain
+        for _ in range(10):
+            await cache.token()
+        assert cache._reports.hits == before + 10
+    assert Reuse.token is plain

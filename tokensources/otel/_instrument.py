@@ -8,13 +8,14 @@ from types import TracebackType
 from opentelemetry import metrics, trace
 
 from ..wrappers._hooks import plug
+from ..wrappers._reuse import count_hits
 from ._metrics import register
 from ._spans import RefreshTelemetry
 
 __all__ = ["Instrumentation", "instrument"]
 
 _SCOPE = "tokensources"
-_lock = threading.Lock()
+_lock = threading.RLock()  # instrument() uninstruments the previous one under it
 _current: list[Instrumentation] = []
 
 
@@ -25,9 +26,9 @@ def instrument(
 ) -> Instrumentation:
     """Report metrics and spans of every ``reuse()`` cache in the process, until ``uninstrument()``.
 
-    The hot path stays as it is: caches always count in plain integers, and
-    the observable instruments read those counts only when the meter
-    collects. Refreshes (the slow path) get a span and a duration each.
+    The hot path stays as it is: while instrumented, caches count in plain
+    integers, and the observable instruments read those counts only when
+    the meter collects. Refreshes (the slow path) get a span and a duration each.
 
     Without a configured OpenTelemetry SDK the API's providers do nothing,
     so neither does this. An exporter, meter or tracer that raises never
@@ -50,6 +51,7 @@ def instrument(
         instrumentation = Instrumentation(tracer, meter)
         _current[:] = [instrumentation]
         plug.telemetry = instrumentation.telemetry
+        count_hits(True)
     return instrumentation
 
 
@@ -81,8 +83,10 @@ class Instrumentation:
     def uninstrument(self) -> None:
         """Stop reporting: no more spans, and the instruments observe nothing. Idempotent."""
         self._active = False
-        if plug.telemetry is self.telemetry:
-            plug.telemetry = None
+        with _lock:
+            if plug.telemetry is self.telemetry:
+                plug.telemetry = None
+                count_hits(False)
 
     def __enter__(self) -> Instrumentation:
         return self

@@ -15,7 +15,7 @@ from ._hooks import TokenReports
 from ._margin import DelayQuantile
 from ._policy import SKEW_FRACTION, Settings, TokenCallback, deadlines
 
-__all__ = ["Reuse", "reuse"]
+__all__ = ["Reuse", "count_hits", "reuse"]
 
 # A 401 for a token expired in flight raises the margin to this many times that request's delay.
 _IN_FLIGHT_HEADROOM = 1.5
@@ -353,7 +353,15 @@ class Reuse(AsyncClosing):
         # The hot path: one clock reading, one float compare, two attribute reads.
         cache = self._cache
         if self._clock() < cache.hot_until:
-            self._reports.hits += 1  # a plain integer: metrics cost the hot path nothing more
+            return cache.hot_value
+        return await cache.get_slow()
+
+    async def _counted_token(self) -> Token:
+        # ``token`` while metrics are on (see ``count_hits``): the same, and
+        # each hot-path hit added to a plain integer that the metrics read.
+        cache = self._cache
+        if self._clock() < cache.hot_until:
+            self._reports.hits += 1
             return cache.hot_value
         return await cache.get_slow()
 
@@ -424,3 +432,19 @@ class Reuse(AsyncClosing):
         token = self._cache.peek()
         cached = token.fingerprint if token is not None else None
         return f"Reuse({self._source!r}, cached={cached!r})"
+
+
+_UNCOUNTED_TOKEN = Reuse.token
+Reuse._counted_token.__doc__ = Reuse.token.__doc__
+
+
+def count_hits(enabled: bool) -> None:
+    """Count hot-path hits of every ``Reuse`` (for the metrics), or stop counting them.
+
+    Counting costs an integer increment per hit, so the hot path pays it only
+    while something reads the counts: ``tokensources.otel.instrument()``
+    turns it on and the last ``uninstrument()`` off. Hits outside the hot
+    path (soft window, ``on_event`` set) are always counted.
+    """
+    # One class attribute, chosen once: no per-call check of a flag.
+    Reuse.token = Reuse._counted_token if enabled else _UNCOUNTED_TOKEN  # type: ignore[method-assign]
