@@ -6,9 +6,9 @@ import inspect
 import weakref
 from collections.abc import Callable
 from functools import partial
-from types import TracebackType
 
 from ._bridge import SourceBridge, acquire_bridge, release_bridge
+from ._closing import Closing
 from ._errors import ConfigError
 from ._source import FreshSource, TokenSource
 from ._token import Token
@@ -34,7 +34,7 @@ def blocking(source: TokenSource, *, portal_backend: str = "asyncio") -> Blockin
     return Blocking(source, portal_backend=portal_backend)
 
 
-class Blocking:
+class Blocking(Closing):
     """A token source's calls, made from plain threads: ``token()`` blocks and returns.
 
     ``token()`` returns what ``await source.token()`` would. A fresh token
@@ -123,17 +123,6 @@ class Blocking:
         if not self._release.alive:
             raise RuntimeError("this blocking() view is closed")
         self._bridge.for_threads()  # raises on the source's own loop, or once closed
-
-    def __enter__(self) -> Blocking:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"Blocking({self._source!r})"

@@ -1,4 +1,4 @@
-"""``async with`` for everything that has ``aclose()``."""
+"""``async with`` for everything that has ``aclose()``, ``with`` for what has ``close()``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["AsyncClosing"]
+__all__ = ["AsyncClosing", "Closing"]
 
 
 class AsyncClosing:
@@ -35,3 +35,29 @@ class AsyncClosing:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class Closing:
+    """Mixin: ``with obj:`` returns ``obj`` and calls ``obj.close()`` on exit.
+
+    For the synchronous views of a source (``blocking()``, the ``requests``
+    and aiohttp adapters, ``TokenAuth``), whose ``close()`` lets go of the
+    source's bridge.
+    """
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        """Let go of what this object holds."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -16,12 +16,12 @@ import time
 import weakref
 from collections.abc import Callable, Iterable
 from functools import partial
-from types import TracebackType
 
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, payload
 
 from ._blocking import check_backend, check_source
 from ._bridge import acquire_bridge, release_bridge
+from ._closing import Closing
 from ._errors import ConfigError
 from ._rejections import Rejections, origin
 from ._source import Clock, FreshSource, TokenSource
@@ -32,7 +32,7 @@ __all__ = ["TokenMiddleware"]
 _UNAUTHORIZED = 401
 
 
-class TokenMiddleware:
+class TokenMiddleware(Closing):
     """An ``aiohttp`` client middleware authenticating requests with a token source.
 
     Every request gets ``Authorization: <token_type> <access_token>``. When
@@ -159,17 +159,6 @@ class TokenMiddleware:
     def close(self) -> None:
         """Let go of the source's bridge (see ``TokenAuth.close()``). Idempotent."""
         self._release()
-
-    def __enter__(self) -> TokenMiddleware:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"TokenMiddleware({self._source!r})"

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import time
 from functools import partial
-from types import TracebackType
 from typing import Any
 
 import requests
 from requests.auth import AuthBase
 
 from ._blocking import Blocking, check_source
+from ._closing import Closing
 from ._rejections import Rejections, origin
 from ._source import Clock, TokenSource
 from ._token import Token
@@ -29,7 +29,7 @@ __all__ = ["TokenAuth"]
 _UNAUTHORIZED = 401
 
 
-class TokenAuth(AuthBase):
+class TokenAuth(Closing, AuthBase):
     """Authenticates ``requests`` calls with tokens from a token source.
 
     Every request gets ``Authorization: <token_type> <access_token>``. When
@@ -158,17 +158,6 @@ class TokenAuth(AuthBase):
     def close(self) -> None:
         """Let go of the source's bridge (see ``blocking()``). Idempotent."""
         self._tokens.close()
-
-    def __enter__(self) -> TokenAuth:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"tokensources.requests.TokenAuth({self.source!r})"
