@@ -36,7 +36,8 @@ PUBLIC = {
     "tokensources.requests": ["TokenAuth"],
     "tokensources.aiohttp": ["TokenMiddleware"],
     "tokensources.verify": [
-        "CLAIMS_KEY", "ASGIApp", "BearerAuth", "Challenge", "Claims", "InsufficientScopeError",
+        "CLAIMS_KEY", "ASGIApp", "BearerAuth", "Challenge", "Claims", "DPoPNonce",
+        "DPoPNonceError", "DPoPProofChecker", "DPoPProofError", "InsufficientScopeError",
         "Introspection", "InvalidTokenError", "JWTVerifier", "ResourceMetadata", "Verifier",
         "authenticate", "bearer_token", "challenge", "claims_from", "fetch_resource_metadata",
         "require_scopes",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Generator
@@ -14,6 +15,7 @@ import httpx
 
 from ._bridge import acquire_bridge, release_bridge
 from ._cache import failure_delay
+from ._dpop_auth import BoundSend, DPoPRequests
 from ._errors import ConfigError
 from ._log import logger
 from ._source import Clock, FreshSource, TokenSource
@@ -50,6 +52,18 @@ class TokenAuth(httpx.Auth):
     token again. Any 2xx answer from that API ends the backoff. APIs are
     told apart by origin (scheme, host and port).
 
+    DPoP (RFC 9449): a token bound to a DPoP key (``token.jkt``, from a
+    source given ``dpop=``) goes out as ``Authorization: DPoP <token>`` with
+    a fresh ``DPoP`` proof (with ``ath``) on every send and resend; the key
+    is the one with the token's thumbprint loaded in this process. The
+    ``DPoP-Nonce`` of every answer is remembered per origin, and a 401 with
+    ``WWW-Authenticate: DPoP error="use_dpop_nonce"`` is sent once more with
+    the new nonce (a replayable body only) — without invalidating the token
+    or counting a rejection: it is no rejection. The first request to an
+    origin goes alone while others of the same loop wait for its answer, so
+    that a burst learns the origin's nonce once. A bearer token never
+    carries a proof.
+
     Use it with a caching source, e.g. ``reuse(ClientCredentials(...))``:
     then concurrent requests share one token and one refresh, and a burst of
     401s after the API rotated its keys costs one token request, because
@@ -79,7 +93,8 @@ class TokenAuth(httpx.Auth):
     one of its own, and a token cached before the fork is still used.
 
     Errors of the source (``TokenSourceError`` and its subclasses) reach the
-    caller of ``client.get()`` unchanged. The token never appears in
+    caller of ``client.get()`` unchanged; so does the ``ConfigError`` for a
+    DPoP-bound token whose key is not loaded in this process. The token never appears in
     ``httpx`` logs or in exception messages (``httpx`` masks the
     ``Authorization`` header as ``[secure]`` in ``repr``).
 
@@ -143,6 +158,7 @@ class TokenAuth(httpx.Auth):
             source.fresh if isinstance(source, FreshSource) else _nothing_fresh
         )
         self._rejections = _Rejections(clock)
+        self._dpop = DPoPRequests()
         self._bridge = acquire_bridge(source, private_backend=portal_backend)
         # The bridge is shared per source; a forgotten TokenAuth still lets go.
         self._release = weakref.finalize(self, release_bridge, source)
@@ -176,28 +192,37 @@ class TokenAuth(httpx.Auth):
         token = self._fresh()  # the hot path: one clock reading, no await
         if token is None:
             token = await self._bridge.acall(self._source.token)
-        request.headers["Authorization"] = token.authorization
-        learner = self._learner
-        attached_at = self._clock() if learner is not None else 0.0
-        response = yield request
-        if learner is not None:
-            self._answered(learner, token, attached_at, response)
-        if response.status_code != _UNAUTHORIZED:
-            if self._rejections.origins:
-                self._rejections.answered(request.url, response.status_code)
-            return
-        if self._rejections.backing_off(request.url):
-            return
-        if not replayable:
-            await self._bridge.acall(partial(_invalidate, self._source, token))
-            return
-        token = await self._bridge.acall(partial(_refresh, self._source, token))
-        request.headers["Authorization"] = token.authorization
-        attached_at = self._clock() if learner is not None else 0.0
-        response = yield request
-        # A fresh token that expired on its way says nothing against the API.
-        if learner is None or not self._answered(learner, token, attached_at, response):
-            self._rejections.answered(request.url, response.status_code)
+        bound = None if token.jkt is None else await self._first_bound(request, token)
+        try:
+            self._attach(request, token, bound)
+            learner = self._learner
+            attached_at = self._clock() if learner is not None else 0.0
+            response = yield request
+            if bound is not None and bound.retry(request, response, replayable):
+                attached_at = self._clock() if learner is not None else 0.0
+                response = yield request
+                bound.answered(request, response)
+            after = self._judged(
+                request, response, token, bound, attached_at, replayable=replayable
+            )
+            if after is _Next.DONE:
+                return
+            if after is _Next.INVALIDATE:
+                await self._bridge.acall(partial(_invalidate, self._source, token))
+                return
+            token = await self._bridge.acall(partial(_refresh, self._source, token))
+            bound = self._rebound(token, bound)
+            self._attach(request, token, bound, resend=True)
+            attached_at = self._clock() if learner is not None else 0.0
+            response = yield request
+            if bound is not None and bound.retry(request, response, replayable):
+                attached_at = self._clock() if learner is not None else 0.0
+                response = yield request
+                bound.answered(request, response)
+            self._judged_resend(request, response, token, bound, attached_at)
+        finally:
+            if bound is not None:
+                bound.release(request)
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         """The ``httpx.Client`` flow: the same as the async flow, run through the bridge.
@@ -218,34 +243,111 @@ class TokenAuth(httpx.Auth):
         token = self._fresh()
         if token is None:
             token = bridge.call(self._source.token)
-        request.headers["Authorization"] = token.authorization
+        # Threads do not wait for a first contact: each blocks only itself.
+        bound = None if token.jkt is None else BoundSend(self._dpop, token)
+        self._attach(request, token, bound)
         learner = self._learner
         attached_at = self._clock() if learner is not None else 0.0
         response = yield request
-        if learner is not None:
-            self._answered(learner, token, attached_at, response)
-        if response.status_code != _UNAUTHORIZED:
-            if self._rejections.origins:
-                self._rejections.answered(request.url, response.status_code)
+        if bound is not None and bound.retry(request, response, replayable):
+            attached_at = self._clock() if learner is not None else 0.0
+            response = yield request
+            bound.answered(request, response)
+        after = self._judged(request, response, token, bound, attached_at, replayable=replayable)
+        if after is _Next.DONE:
             return
-        if self._rejections.backing_off(request.url):
-            return
-        if not replayable:
+        if after is _Next.INVALIDATE:
             bridge.call(partial(_invalidate, self._source, token))
             return
         token = bridge.call(partial(_refresh, self._source, token))
-        request.headers["Authorization"] = token.authorization
+        bound = self._rebound(token, bound)
+        self._attach(request, token, bound, resend=True)
         attached_at = self._clock() if learner is not None else 0.0
         response = yield request
+        if bound is not None and bound.retry(request, response, replayable):
+            attached_at = self._clock() if learner is not None else 0.0
+            response = yield request
+            bound.answered(request, response)
+        self._judged_resend(request, response, token, bound, attached_at)
+
+    def _judged(
+        self,
+        request: httpx.Request,
+        response: httpx.Response,
+        token: Token,
+        bound: BoundSend | None,
+        attached_at: float,
+        *,
+        replayable: bool,
+    ) -> _Next:
+        """What the answer to the first send calls for: nothing, or a token refresh."""
+        challenged = bound is not None and bound.challenged(response)
+        learner = self._learner
+        if learner is not None:
+            self._answered(learner, token, attached_at, response, challenged=challenged)
+        if response.status_code != _UNAUTHORIZED:
+            if self._rejections.origins:
+                self._rejections.answered(request.url, response.status_code)
+            return _Next.DONE
+        if challenged or self._rejections.backing_off(request.url):
+            return _Next.DONE  # a nonce challenge rejects nothing
+        # A body that cannot be sent again: the next request gets the fresh token.
+        return _Next.REFRESH if replayable else _Next.INVALIDATE
+
+    def _judged_resend(
+        self,
+        request: httpx.Request,
+        response: httpx.Response,
+        token: Token,
+        bound: BoundSend | None,
+        attached_at: float,
+    ) -> None:
+        """Note the answer to the resend with a fresh token (a 401 starts a backoff)."""
+        if bound is not None and bound.challenged(response):
+            return  # a nonce challenge says nothing against the API
+        learner = self._learner
         # A fresh token that expired on its way says nothing against the API.
         if learner is None or not self._answered(learner, token, attached_at, response):
             self._rejections.answered(request.url, response.status_code)
 
+    def _attach(
+        self, request: httpx.Request, token: Token, bound: BoundSend | None, *, resend: bool = False
+    ) -> None:
+        """Put ``token`` on ``request``, with a fresh DPoP proof when it is bound."""
+        if bound is not None:
+            bound.attach(request)
+            return
+        request.headers["Authorization"] = token.authorization
+        if resend and "DPoP" in request.headers:
+            # The token before was bound; a bearer token never travels with a proof.
+            del request.headers["DPoP"]
+
+    async def _first_bound(self, request: httpx.Request, token: Token) -> BoundSend:
+        """The DPoP of a request with the bound ``token``, once it may go (a first contact)."""
+        bound = BoundSend(self._dpop, token)
+        await bound.first_contact(request)
+        return bound
+
+    def _rebound(self, token: Token, before: BoundSend | None) -> BoundSend | None:
+        """The DPoP of the resend with the fresh ``token``; the nonce retry stays spent."""
+        if token.jkt is None:
+            return None
+        return BoundSend(self._dpop, token, retried=before is not None and before.retried)
+
     def _answered(
-        self, learner: LearnsDelays, token: Token, attached_at: float, response: httpx.Response
+        self,
+        learner: LearnsDelays,
+        token: Token,
+        attached_at: float,
+        response: httpx.Response,
+        *,
+        challenged: bool = False,
     ) -> bool:
-        """Tell the source how long the request took; True if ``token`` expired in flight."""
-        rejected = response.status_code == _UNAUTHORIZED
+        """Tell the source how long the request took; True if ``token`` expired in flight.
+
+        A DPoP nonce challenge (``challenged``) is a 401 that rejects nothing.
+        """
+        rejected = response.status_code == _UNAUTHORIZED and not challenged
         return learner.request_answered(token, attached_at, self._clock(), rejected=rejected)
 
     def close(self) -> None:
@@ -273,6 +375,14 @@ class TokenAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return f"TokenAuth({self._source!r})"
+
+
+class _Next(enum.Enum):
+    """What a flow does after the first answer."""
+
+    DONE = "done"
+    INVALIDATE = "invalidate"  # a 401 to a body that cannot be sent again
+    REFRESH = "refresh"  # a 401: a fresh token, and one resend
 
 
 class _InFlight:

@@ -84,6 +84,7 @@ def grant_identity(
     client_auth: tuple[str, str],
     scopes: Iterable[str],
     params: Mapping[str, str],
+    dpop_jkt: str | None = None,
 ) -> str:
     """The identity of a grant's token request.
 
@@ -94,18 +95,23 @@ def grant_identity(
             credential digest (see ``credential_digest``).
         scopes: the requested scopes, in any order.
         params: the other form fields (audience, resource, ...).
+        dpop_jkt: the thumbprint of the DPoP key tokens are bound to (RFC
+            9449 §6.1), or None for bearer tokens. A public value: the
+            private key never enters an identity.
     """
     method, credential = client_auth
-    return identity_digest(
-        {
-            "token_url": token_url,
-            "client_id": client_id,
-            "auth": method,
-            "scopes": sorted(scopes),
-            "params": sorted(params.items()),
-            "credential": credential,
-        }
-    )
+    material: dict[str, Any] = {
+        "token_url": token_url,
+        "client_id": client_id,
+        "auth": method,
+        "scopes": sorted(scopes),
+        "params": sorted(params.items()),
+        "credential": credential,
+    }
+    if dpop_jkt is not None:
+        # Only when set, so that the identities of bearer sources stay as they were.
+        material["dpop_jkt"] = dpop_jkt
+    return identity_digest(material)
 
 
 # scrypt (RFC 7914) at N=2**13, r=8: about 30 ms and 8 MiB per digest, so

@@ -12,19 +12,10 @@ from tokensources.testing import AuthorizationServer
 from tokensources.testing._dpop import TokenEndpointDPoP
 
 
-def dpop_settings(server: AuthorizationServer) -> TokenEndpointDPoP:
-    """The DPoP part of ``server``'s token endpoint (its settings and counters)."""
-    # The issuer's parts are the server's own; the public accessor for this
-    # part is still to come, so the tests reach it in this one place.
-    part = server._parts.dpop
-    assert part is not None
-    return part
-
-
 @pytest.fixture
 def dpop(server: AuthorizationServer) -> TokenEndpointDPoP:
     """The DPoP settings and counters of the test's server."""
-    return dpop_settings(server)
+    return server.dpop
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import httpx
 from .._source import Clock, TokenSource
 from ._assertion_source_auth import AssertionSourceAuth
 from ._client_auth import check_method_supported
+from ._dpop_key import DPoPKey
 from ._grant import ClientCredentialsGrant
 
 __all__ = ["ClientAssertion"]
@@ -59,6 +60,8 @@ class ClientAssertion(ClientCredentialsGrant):
             by ``aclose()``; a client the source creates itself is.
         clock: wall-clock time, for the assertion's expiry and the token's.
         allow_insecure_http: permit ``http://`` to non-loopback hosts.
+        dpop: a ``DPoPKey`` to bind the tokens to (RFC 9449, see the DPoP
+            page); every token request then carries a fresh proof.
 
     Raises:
         ConfigError: an argument is not acceptable; at ``token()``, an
@@ -79,6 +82,7 @@ class ClientAssertion(ClientCredentialsGrant):
         http: httpx.AsyncClient | None = None,
         clock: Clock = time.time,
         allow_insecure_http: bool = False,
+        dpop: DPoPKey | None = None,
     ) -> None:
         super().__init__(
             token_url,
@@ -89,6 +93,7 @@ class ClientAssertion(ClientCredentialsGrant):
             http=http,
             clock=clock,
             allow_insecure_http=allow_insecure_http,
+            dpop=dpop,
         )
 
     @classmethod

@@ -10,6 +10,7 @@ import httpx
 from .._errors import ConfigError
 from .._source import Clock
 from ._auto_style import AutoSecretAuth, forget_learned_auth_styles
+from ._dpop_key import DPoPKey
 from ._grant import ClientCredentialsGrant
 from ._secret_auth import AuthStyle, SecretAuth, SecretBasicAuth, SecretPostAuth
 
@@ -39,6 +40,8 @@ class ClientCredentials(ClientCredentialsGrant):
             source creates itself is.
         clock: wall-clock time, for expiry.
         allow_insecure_http: permit ``http://`` to non-loopback hosts.
+        dpop: a ``DPoPKey`` to bind the tokens to (RFC 9449, see the DPoP
+            page); every token request then carries a fresh proof.
 
     Raises:
         ConfigError: an argument is not acceptable (the message names it).
@@ -57,6 +60,7 @@ class ClientCredentials(ClientCredentialsGrant):
         http: httpx.AsyncClient | None = None,
         clock: Clock = time.time,
         allow_insecure_http: bool = False,
+        dpop: DPoPKey | None = None,
     ) -> None:
         super().__init__(
             token_url,
@@ -67,6 +71,7 @@ class ClientCredentials(ClientCredentialsGrant):
             http=http,
             clock=clock,
             allow_insecure_http=allow_insecure_http,
+            dpop=dpop,
         )
         self.auth_style = auth_style
 

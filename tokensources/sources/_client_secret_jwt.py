@@ -10,6 +10,7 @@ import httpx
 from .._source import Clock
 from ._assertion import assertion_settings
 from ._assertion_grant import AssertionGrant
+from ._dpop_key import DPoPKey
 from ._secret_jwt_auth import SecretJWTAuth
 
 __all__ = ["ClientSecretJWT"]
@@ -59,6 +60,8 @@ class ClientSecretJWT(AssertionGrant):
             by ``aclose()``; a client the source creates itself is.
         clock: wall-clock time, for the assertion's timestamps and for expiry.
         allow_insecure_http: permit ``http://`` to non-loopback hosts.
+        dpop: a ``DPoPKey`` to bind the tokens to (RFC 9449, see the DPoP
+            page); every token request then carries a fresh proof.
 
     Raises:
         ConfigError: an argument is not acceptable, including a secret too
@@ -87,6 +90,7 @@ class ClientSecretJWT(AssertionGrant):
         http: httpx.AsyncClient | None = None,
         clock: Clock = time.time,
         allow_insecure_http: bool = False,
+        dpop: DPoPKey | None = None,
     ) -> None:
         settings = assertion_settings(
             audience=assertion_audience,
@@ -105,6 +109,7 @@ class ClientSecretJWT(AssertionGrant):
             http=http,
             clock=clock,
             allow_insecure_http=allow_insecure_http,
+            dpop=dpop,
         )
 
     def __repr__(self) -> str:

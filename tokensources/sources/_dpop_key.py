@@ -20,6 +20,7 @@ proofs are made with it and ``tokensources.verify`` compares with it.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import secrets
@@ -75,6 +76,15 @@ def target_uri(url: str) -> str:
     Raises:
         ConfigError: ``url`` is not an absolute http(s) URL.
     """
+    if not isinstance(url, str):
+        raise ConfigError("a DPoP proof's URL must be a string")
+    # Query and fragment are cut first: they never count, and never enter the cache.
+    return _target_uri(url.partition("#")[0].partition("?")[0])
+
+
+# A client sends to a handful of URLs over and over: each is parsed once.
+@functools.lru_cache(maxsize=512)
+def _target_uri(url: str) -> str:
     problem = None
     try:
         parts = urlsplit(url)

@@ -14,11 +14,9 @@ its own form fields and nothing else.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import httpx
 
@@ -29,10 +27,11 @@ from .._identity import grant_identity
 from .._source import Clock
 from .._token import Token
 from .._wire import TokenAnswer
-from ._client_auth import ClientAuth, Credentials
+from ._client_auth import ClientAuth
 from ._discovery import discover
+from ._dpop_key import DPoPKey
 from ._public_client import PublicClient
-from ._token_request import request_token
+from ._token_request import DPoPClient, send_token_request
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -62,6 +61,10 @@ class Grant(AsyncClosing):
         http: an ``httpx.AsyncClient`` for token requests, never closed by us.
         clock: wall-clock time, for expiry.
         allow_insecure_http: permit ``http://`` to non-loopback hosts.
+        dpop: a ``DPoPKey`` to bind the tokens to (RFC 9449): every token
+            request carries a fresh proof signed with it, from the first one.
+        body: ``"form"`` (RFC 6749 §3.2) or ``"json"``: the same fields as
+            one JSON object, for endpoints that take only that.
 
     Raises:
         ConfigError: an argument is not acceptable (the message names it).
@@ -81,8 +84,15 @@ class Grant(AsyncClosing):
         http: httpx.AsyncClient | None = None,
         clock: Clock = time.time,
         allow_insecure_http: bool = False,
+        dpop: DPoPKey | None = None,
+        body: Literal["form", "json"] = "form",
     ) -> None:
         self.token_url = check_endpoint_url(token_url, allow_insecure_http=allow_insecure_http)
+        if body not in ("form", "json"):
+            raise ConfigError(f"body must be 'form' or 'json', got {body!r}")
+        self.body: Literal["form", "json"] = body
+        # DPoPClient refuses anything but a DPoPKey, naming the argument.
+        self._dpop = None if dpop is None else DPoPClient(dpop)
         client = self._checked_client(client)
         self._client = client
         self.client_id: str | None = client.client_id
@@ -115,6 +125,11 @@ class Grant(AsyncClosing):
     def client_auth(self) -> ClientAuth:
         """How this source authenticates, for another grant to borrow (``client=``)."""
         return self._client
+
+    @property
+    def dpop_key(self) -> DPoPKey | None:
+        """The DPoP key this source's tokens are bound to, or None for bearer tokens."""
+        return None if self._dpop is None else self._dpop.key
 
     @classmethod
     async def from_issuer(
@@ -247,13 +262,24 @@ class Grant(AsyncClosing):
         ``secrets`` are form values besides the client's credentials (a
         subject token, an assertion) masked in anything said about the answer.
 
+        With a DPoP key, every request carries a fresh proof and a
+        ``use_dpop_nonce`` answer naming a new nonce is sent once more (see
+        ``send_token_request``).
+
         Concurrency and cancellation: as ``token()``.
 
         Raises:
             TokenRequestError: the request could not be completed.
         """
-        attempt = functools.partial(_masked_request, self._http, self.token_url, form, secrets)
-        return await self._client.authenticate(attempt, self.token_url)
+        return await send_token_request(
+            self._client,
+            self._http,
+            self.token_url,
+            form,
+            secrets=secrets,
+            dpop=self._dpop,
+            body=self.body,
+        )
 
     def invalidate(self, token: Token) -> None:
         """Do nothing: this source keeps no token (see ``reuse()``)."""
@@ -263,7 +289,9 @@ class Grant(AsyncClosing):
         """A digest of everything that decides which token the endpoint issues.
 
         Token URL, client id, authentication method, scopes, parameters
-        (audience, resource, ...) and a one-way digest of the credential.
+        (audience, resource, ...), a one-way digest of the credential and,
+        with DPoP, the key's thumbprint (a token bound to one key is useless
+        with another; the private key itself never enters).
         Two sources with equal identities would receive interchangeable
         tokens, so shared caches may give one's token to the other. The
         credential enters only through a slow digest (scrypt), so testing
@@ -276,6 +304,7 @@ class Grant(AsyncClosing):
             client_auth=self._client.cache_key(),
             scopes=self.scopes,
             params=self.params,
+            dpop_jkt=None if self._dpop is None else self._dpop.key.thumbprint,
         )
 
     async def aclose(self) -> None:
@@ -299,19 +328,6 @@ class ClientCredentialsGrant(Grant):
         if not isinstance(client, ClientAuth) or client.client_id is None:
             raise ConfigError("the client_credentials grant needs a client authentication")
         return client
-
-
-async def _masked_request(
-    http: HttpClient,
-    token_url: str,
-    form: Mapping[str, str],
-    secrets: tuple[str, ...],
-    credentials: Credentials,
-) -> TokenAnswer:
-    """``request_token`` with ``secrets`` masked too, as the client's own credentials are."""
-    if secrets:
-        credentials = dataclasses.replace(credentials, secrets=(*credentials.secrets, *secrets))
-    return await request_token(http, token_url, form, credentials)
 
 
 def _scopes(scopes: Iterable[str] | str) -> tuple[str, ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import httpx
 
@@ -12,6 +12,7 @@ from .._identity import identity_digest
 from .._source import Clock, TokenSource
 from .._token import Token
 from ._client_auth import ClientAuth
+from ._dpop_key import DPoPKey
 from ._grant import RESERVED_PARAMS, Grant
 from ._subject import borrowed_client, check_source, read_subject, subject_identity
 
@@ -39,10 +40,15 @@ class JWTBearer(Grant):
         client: the client authentication: a client-credentials source
             lends its own, a ``ClientAuth`` is used as it is, None sends
             none (RFC 7523 §2.1: the assertion alone may authenticate).
+        body: ``"form"`` (RFC 7523 §2.1), or ``"json"`` for the dialects
+            that take the same parameters as one JSON object; answers are
+            read alike.
         params: extra form fields; ``assertion`` and the client's may not be set.
         http: an ``httpx.AsyncClient`` for token requests, never closed by us.
         clock: wall-clock time, for expiry.
         allow_insecure_http: permit ``http://`` to non-loopback hosts.
+        dpop: a ``DPoPKey`` to bind the tokens to (RFC 9449, see the DPoP
+            page); every token request then carries a fresh proof.
 
     Raises:
         ConfigError: an argument is not acceptable (the message names it).
@@ -59,10 +65,12 @@ class JWTBearer(Grant):
         scopes: Iterable[str] | str = (),
         audience: str | None = None,
         client: Grant | ClientAuth | None = None,
+        body: Literal["form", "json"] = "form",
         params: Mapping[str, str] | None = None,
         http: httpx.AsyncClient | None = None,
         clock: Clock = time.time,
         allow_insecure_http: bool = False,
+        dpop: DPoPKey | None = None,
     ) -> None:
         self.assertion = check_source(assertion, "assertion")
         super().__init__(
@@ -74,6 +82,8 @@ class JWTBearer(Grant):
             http=http,
             clock=clock,
             allow_insecure_http=allow_insecure_http,
+            dpop=dpop,
+            body=body,
         )
 
     def __repr__(self) -> str:

@@ -15,6 +15,7 @@ from .._token import Token
 from ._certificates import CertificateInput, ClientCertificate
 from ._client_auth import check_method_supported
 from ._discovery import discover
+from ._dpop_key import DPoPKey
 from ._grant import ClientCredentialsGrant
 from ._jwt_claims import unverified_claims
 from ._mutual_tls_auth import MutualTLSAuth
@@ -68,6 +69,8 @@ class MutualTLS(ClientCredentialsGrant):
         clock: wall-clock time, for the certificate's validity and for expiry.
         allow_insecure_http: permit ``http://`` to non-loopback hosts (which
             carries no certificate: only for tests behind a TLS proxy).
+        dpop: a ``DPoPKey`` to bind the tokens to (RFC 9449, see the DPoP
+            page); every token request then carries a fresh proof.
 
     Raises:
         ConfigError: an argument is not acceptable (see guarantee 1), or
@@ -92,6 +95,7 @@ class MutualTLS(ClientCredentialsGrant):
         http: httpx.AsyncClient | None = None,
         clock: Clock = time.time,
         allow_insecure_http: bool = False,
+        dpop: DPoPKey | None = None,
     ) -> None:
         loaded = ClientCertificate(
             certificate, private_key, key_password=key_password, ca=ca, clock=clock
@@ -105,6 +109,7 @@ class MutualTLS(ClientCredentialsGrant):
             http=http,
             clock=clock,
             allow_insecure_http=allow_insecure_http,
+            dpop=dpop,
         )
 
     @classmethod

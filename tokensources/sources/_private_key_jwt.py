@@ -10,6 +10,7 @@ import httpx
 from .._source import Clock
 from ._assertion import CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME, assertion_settings
 from ._assertion_grant import AssertionGrant
+from ._dpop_key import DPoPKey
 from ._private_key_auth import PrivateKeyJWTAuth
 from ._signing_keys import KeyInput, load_signing_key
 
@@ -66,6 +67,8 @@ class PrivateKeyJWT(AssertionGrant):
             by ``aclose()``; a client the source creates itself is.
         clock: wall-clock time, for the assertion's timestamps and for expiry.
         allow_insecure_http: permit ``http://`` to non-loopback hosts.
+        dpop: a ``DPoPKey`` to bind the tokens to (RFC 9449, see the DPoP
+            page); every token request then carries a fresh proof.
 
     Raises:
         ConfigError: an argument is not acceptable, including a key that
@@ -97,6 +100,7 @@ class PrivateKeyJWT(AssertionGrant):
         http: httpx.AsyncClient | None = None,
         clock: Clock = time.time,
         allow_insecure_http: bool = False,
+        dpop: DPoPKey | None = None,
     ) -> None:
         key = load_signing_key(
             private_key, algorithm=algorithm, key_id=key_id, password=key_password
@@ -118,6 +122,7 @@ class PrivateKeyJWT(AssertionGrant):
             http=http,
             clock=clock,
             allow_insecure_http=allow_insecure_http,
+            dpop=dpop,
         )
 
     def __repr__(self) -> str:

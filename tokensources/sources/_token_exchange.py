@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import httpx
 
@@ -14,6 +14,7 @@ from .._redact import safe_url
 from .._source import Clock, TokenSource
 from .._token import Token
 from ._client_auth import ClientAuth
+from ._dpop_key import DPoPKey
 from ._grant import RESERVED_PARAMS, Grant
 from ._subject import borrowed_client, check_source, read_subject, subject_identity
 
@@ -82,10 +83,15 @@ class TokenExchange(Grant):
             (``ClientCredentials``, ``PrivateKeyJWT``, ...) lends its own,
             a ``ClientAuth`` is used as it is, None sends none.
         bound_to_subject: never outlive the subject token (see 3).
+        body: ``"form"`` (RFC 8693 §2.1), or ``"json"`` for the dialects
+            that take the same parameters as one JSON object (OpenAI's and
+            Anthropic's workload identity); answers are read alike.
         params: extra form fields; the ones the grant sets may not be set.
         http: an ``httpx.AsyncClient`` for token requests, never closed by us.
         clock: wall-clock time, for expiry.
         allow_insecure_http: permit ``http://`` to non-loopback hosts.
+        dpop: a ``DPoPKey`` to bind the tokens to (RFC 9449, see the DPoP
+            page); every token request then carries a fresh proof.
 
     Raises:
         ConfigError: an argument is not acceptable (the message names it).
@@ -115,10 +121,12 @@ class TokenExchange(Grant):
         scopes: Iterable[str] | str = (),
         client: Grant | ClientAuth | None = None,
         bound_to_subject: bool = False,
+        body: Literal["form", "json"] = "form",
         params: Mapping[str, str] | None = None,
         http: httpx.AsyncClient | None = None,
         clock: Clock = time.time,
         allow_insecure_http: bool = False,
+        dpop: DPoPKey | None = None,
     ) -> None:
         self.subject = check_source(subject, "subject")
         self.subject_token_type = token_type_uri(subject_token_type, "subject_token_type")
@@ -146,6 +154,8 @@ class TokenExchange(Grant):
             http=http,
             clock=clock,
             allow_insecure_http=allow_insecure_http,
+            dpop=dpop,
+            body=body,
         )
 
     def __repr__(self) -> str:

@@ -7,15 +7,23 @@ server's own keys, and answers as RFC 6750 §3 says: 401 with a bare
 ``error="invalid_request"`` for a malformed ``Authorization`` header, and 403
 with ``error="insufficient_scope"`` when the token lacks ``read:messages``.
 The answer never echoes the token or says what exactly was wrong with it.
+
+DPoP (RFC 9449 §7): a ``DPoP`` token is accepted with its proof (see
+``ResourceDPoP``); a refused proof is answered 401 with a ``DPoP``
+challenge (``invalid_dpop_proof``, or ``use_dpop_nonce`` and the nonce in
+``DPoP-Nonce``), and the proof's key thumbprint is recorded in the request
+log (``dpop_jkt``).
 """
 
 from __future__ import annotations
 
 from .._errors import InvalidTokenError
-from ..verify import bearer_token, challenge
+from ..verify import challenge
+from ..verify._bearer import access_token
 from ._access_tokens import AccessTokens
 from ._asgi import Request, Response, json_response
 from ._counters import Counters
+from ._dpop import ResourceDPoP
 from ._tls import check_binding
 
 __all__ = ["REQUIRED_SCOPE", "DemoApi"]
@@ -33,14 +41,22 @@ class DemoApi:
     Args:
         counters: where API requests and their 401 and 403 answers are counted.
         tokens: the check a bearer token must pass.
+        dpop: DPoP at the API; None refuses ``DPoP`` tokens.
     """
 
-    def __init__(self, *, counters: Counters, tokens: AccessTokens) -> None:
+    def __init__(
+        self, *, counters: Counters, tokens: AccessTokens, dpop: ResourceDPoP | None = None
+    ) -> None:
         self._counters = counters
         self._tokens = tokens
+        self._dpop = dpop
 
     async def handle(self, request: Request) -> Response:
         """Answer a request under ``/api/``."""
+        response = await self._answer(request)
+        return response if self._dpop is None else self._dpop.with_nonce(response)
+
+    async def _answer(self, request: Request) -> Response:
         counters = self._counters
         counters.api_requests += 1
         request.facts.endpoint = "api"
@@ -51,9 +67,13 @@ class DemoApi:
         if request.path == PUBLIC_PATH:
             return json_response(200, {"message": _PUBLIC_MESSAGE})
         try:
-            token = bearer_token(request.headers.get("authorization"))
+            schemes = ("bearer",) if self._dpop is None else ("bearer", "dpop")
+            scheme, token = access_token(request.headers.get("authorization"), schemes=schemes)
             claims = self._tokens.verify(token, scopes=[REQUIRED_SCOPE])
             check_binding(claims, request.headers)  # RFC 8705 §3: bound to a certificate
+            if self._dpop is not None:
+                proof = self._dpop.check(request, claims, scheme, token)  # RFC 9449 §7
+                request.facts.dpop_jkt = None if proof is None else proof.jkt
         except InvalidTokenError as exc:  # InsufficientScopeError included
             answer = challenge(exc, scopes=[REQUIRED_SCOPE])
             if answer.status == 403:

@@ -123,6 +123,7 @@ def assemble(
         clock=issuer.now,
         token_urls=lambda: {base + TOKEN_PATH for base in issuer.base_urls()},
         bind_token=tokens.bind,
+        base_urls=issuer.base_urls,
     )
     token = TokenEndpoint(
         counters=counters,
@@ -140,6 +141,7 @@ def assemble(
         authenticator=authenticator,
         grant_types=token.grant_types,
         counters=counters,
+        dpop=dpop,
     )
     paths: dict[str, Endpoint] = {
         TOKEN_PATH: token,
@@ -151,7 +153,7 @@ def assemble(
     )
     paths[INTROSPECTION_PATH] = introspection
     paths |= dict.fromkeys(METADATA_PATHS, metadata)
-    api = DemoApi(counters=counters, tokens=tokens)
+    api = DemoApi(counters=counters, tokens=tokens, dpop=dpop.api)
     router = Router(paths, [(API_PREFIX, api)])
     return IssuerParts(
         issuer,

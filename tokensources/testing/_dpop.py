@@ -13,16 +13,17 @@ without the current nonce is answered ``use_dpop_nonce`` (RFC 9449 §8);
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .._source import Clock
-from ..verify._dpop import DPoPNonceError, DPoPProofChecker, DPoPProofError
+from ..verify._dpop import DPoPNonceError, DPoPProofChecker, DPoPProofError, VerifiedProof
+from ..verify._dpop_binding import check_dpop_binding
 from ._asgi import Request, Response
 from ._oauth_errors import OAuthError
 
-__all__ = ["DPoPCounters", "TokenEndpointDPoP"]
+__all__ = ["DPoPCounters", "ResourceDPoP", "TokenEndpointDPoP"]
 
 
 @dataclass(slots=True)
@@ -59,6 +60,7 @@ class TokenEndpointDPoP:
         token_urls: the URLs that name the token endpoint now (a proof's
             ``htu`` must be one of them).
         bind_token: signs an access token again with ``cnf.jkt``.
+        base_urls: the issuer's base URLs now, for the demo API's URLs.
 
     Attributes:
         supported: False makes the endpoint ignore DPoP altogether, as a
@@ -69,6 +71,9 @@ class TokenEndpointDPoP:
             None to rotate only on ``rotate_nonce()``.
         counters: what was seen.
         checker: the proof checker (its replay memory spans all requests).
+        api: DPoP at the demo API, which shares the nonce: the API and the
+            token endpoint are one origin, and a client keeps one nonce per
+            origin.
     """
 
     def __init__(
@@ -77,6 +82,7 @@ class TokenEndpointDPoP:
         clock: Clock,
         token_urls: Callable[[], Iterable[str]],
         bind_token: Callable[[str, str], str],
+        base_urls: Callable[[], Iterable[str]] = tuple,
     ) -> None:
         self._clock = clock
         self._token_urls = token_urls
@@ -89,6 +95,7 @@ class TokenEndpointDPoP:
         self._required: set[str] = set()
         self._nonce = secrets.token_urlsafe(16)
         self._nonce_at = clock()
+        self.api = ResourceDPoP(clock=clock, nonce=lambda: self.nonce, base_urls=base_urls)
 
     def require(self, client_id: str, required: bool = True) -> None:
         """Make ``client_id`` use DPoP (or, with ``required=False``, let it choose again)."""
@@ -158,4 +165,79 @@ class TokenEndpointDPoP:
         """``response`` with the current ``DPoP-Nonce`` added, while nonces are demanded."""
         if self.supported and self.require_nonce:
             response.headers.append((b"dpop-nonce", self.nonce.encode("ascii")))
+        return response
+
+
+class ResourceDPoP:
+    """DPoP at the demo API (``/api/private``): the proofs of DPoP-bound tokens, nonces if demanded.
+
+    A ``DPoP`` token is accepted with a proof that passes every check of
+    ``tokensources.verify`` (the same checker, its own replay memory); a
+    DPoP-bound token presented as a bearer token is refused (RFC 9449 §7.2).
+    With ``require_nonce``, every proof must carry the issuer's current
+    nonce, and every answer of the API names it in ``DPoP-Nonce``.
+
+    Args:
+        clock: the issuer's clock.
+        nonce: the issuer's current nonce (shared with its token endpoint).
+        base_urls: the issuer's base URLs now.
+
+    Attributes:
+        require_nonce: demand the current nonce in every proof.
+        counters: what was seen (``bound_tokens`` stays 0: the API issues none).
+        checker: the proof checker.
+    """
+
+    def __init__(
+        self, *, clock: Clock, nonce: Callable[[], str], base_urls: Callable[[], Iterable[str]]
+    ) -> None:
+        self._nonce = nonce
+        self._base_urls = base_urls
+        self.require_nonce = False
+        self.counters = DPoPCounters()
+        self.checker = DPoPProofChecker(clock=clock)
+
+    def check(
+        self, request: Request, claims: Mapping[str, Any], scheme: str, token: str
+    ) -> VerifiedProof | None:
+        """Check the binding of ``token`` (verified ``claims``) sent with ``scheme``.
+
+        Returns what the proof says, or None for a token that is not DPoP-bound.
+
+        Raises:
+            InvalidTokenError: a bound token without its proof, or the reverse.
+            DPoPNonceError: the proof lacks the current nonce.
+            DPoPProofError: the proof fails another check.
+        """
+        counters = self.counters
+        if scheme == "dpop":
+            counters.proofs += 1
+        # The URL the client chose (its Host), and the issuer's own names for the API.
+        urls = {f"{request.scheme}://{request.host}{request.path}"} if request.host else set()
+        urls |= {base + request.path for base in self._base_urls()}
+        try:
+            verified = check_dpop_binding(
+                claims,
+                scheme=scheme,
+                access_token=token,
+                proof=request.headers.get("dpop"),
+                method=request.method,
+                url=urls,
+                checker=self.checker,
+                nonces=(self._nonce(),) if self.require_nonce else None,
+            )
+        except DPoPNonceError:
+            counters.nonce_challenges += 1
+            raise
+        except DPoPProofError:
+            counters.invalid += 1
+            raise
+        if verified is not None:
+            counters.accepted += 1
+        return verified
+
+    def with_nonce(self, response: Response) -> Response:
+        """``response`` with the current ``DPoP-Nonce`` added, while nonces are demanded."""
+        if self.require_nonce:
+            response.headers.append((b"dpop-nonce", self._nonce().encode("ascii")))
         return response

@@ -9,6 +9,7 @@ from ._asgi import Request, Response, json_response
 from ._client_auth import ClientAuthenticator
 from ._clients import ClientRegistry
 from ._counters import Counters
+from ._dpop import TokenEndpointDPoP
 from ._issuer import Issuer
 from ._paths import INTROSPECTION_PATH
 
@@ -24,6 +25,7 @@ class MetadataEndpoint:
         authenticator: the client authentication methods and their algorithms.
         grant_types: the supported grant types.
         counters: where discovery requests are counted.
+        dpop: DPoP at the token endpoint, announced while it is supported.
     """
 
     def __init__(
@@ -34,16 +36,18 @@ class MetadataEndpoint:
         authenticator: ClientAuthenticator,
         grant_types: Sequence[str],
         counters: Counters,
+        dpop: TokenEndpointDPoP | None = None,
     ) -> None:
         self._issuer = issuer
         self._clients = clients
         self._authenticator = authenticator
         self._grant_types = tuple(grant_types)
         self._counters = counters
+        self._dpop = dpop
 
     def document(self) -> dict[str, Any]:
         """The metadata document (RFC 8414 §2)."""
-        return {
+        document = {
             "issuer": self._issuer.url,
             "token_endpoint": self._issuer.token_endpoint,
             "jwks_uri": self._issuer.jwks_uri,
@@ -61,6 +65,10 @@ class MetadataEndpoint:
             "tls_client_certificate_bound_access_tokens": True,
             "mtls_endpoint_aliases": {"token_endpoint": self._issuer.token_endpoint},
         }
+        if self._dpop is not None and self._dpop.supported:
+            # RFC 9449 §5.1: the proof algorithms the token endpoint accepts.
+            document["dpop_signing_alg_values_supported"] = self._dpop.checker.algorithms
+        return document
 
     async def handle(self, request: Request) -> Response:
         """Answer a metadata request."""

@@ -26,6 +26,8 @@ from ._asgi_types import ASGIApp
 from ._bearer import Challenge, bearer_token, challenge
 from ._claims import Claims, require_scopes
 from ._contract import Verifier
+from ._dpop import DPoPNonceError, DPoPProofChecker, DPoPProofError
+from ._dpop_nonce import DPoPNonce
 from ._introspection import Introspection
 from ._metadata_client import fetch_resource_metadata
 from ._resource_metadata import ResourceMetadata
@@ -37,6 +39,10 @@ __all__ = [
     "BearerAuth",
     "Challenge",
     "Claims",
+    "DPoPNonce",
+    "DPoPNonceError",
+    "DPoPProofChecker",
+    "DPoPProofError",
     "InsufficientScopeError",
     "Introspection",
     "InvalidTokenError",

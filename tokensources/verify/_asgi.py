@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from .._errors import ConfigError, TokenSourceError
 from .._log import logger
 from ._asgi_types import ASGIApp, Receive, Scope, Send
-from ._bearer import bearer_token, challenge, check_realm
+from ._bearer import access_token, challenge, check_realm
 from ._certificate_binding import CertificateGetter, check_certificate_binding, tls_certificate
 from ._claims import Claims, scope_list
 from ._contract import Verifier
+from ._dpop import DPoPProofChecker, DPoPProofError
+from ._dpop_binding import check_dpop_binding
+from ._dpop_nonce import DPoPNonce
 from ._paths import PathRules, route_path
 from ._resource_metadata import ResourceMetadata
 
@@ -29,12 +33,43 @@ CLAIMS_KEY = "tokensources.claims"
 _WS_POLICY_VIOLATION = 1008
 
 
-def _authorization(scope: Mapping[str, Any]) -> list[str]:
+def _header(scope: Mapping[str, Any], wanted: bytes) -> list[str]:
     return [
         value.decode("latin-1")
         for name, value in scope.get("headers", ())
-        if name.lower() == b"authorization"
+        if name.lower() == wanted
     ]
+
+
+def _target(scope: Mapping[str, Any]) -> str:
+    """The URL an ASGI request was sent to, without its query: what a proof's ``htu`` names.
+
+    The path is taken as sent (``raw_path``) when the server gives it, so
+    that its percent-encoding is the client's (RFC 9449 §4.3).
+    """
+    hosts = _header(scope, b"host")
+    server = scope.get("server")
+    if hosts:
+        host = hosts[0]
+    elif isinstance(server, (list, tuple)) and len(server) == 2:
+        host = f"{server[0]}:{server[1]}"
+    else:
+        host = "localhost"
+    raw = scope.get("raw_path")
+    if isinstance(raw, bytes) and raw:
+        path = raw.decode("latin-1").partition("?")[0]
+    else:
+        path = quote(str(scope.get("path", "/")), safe="/%!$&'()*+,;=:@~")
+    scheme = str(scope.get("scheme", "http"))
+    return f"{'https' if scheme in ('https', 'wss') else 'http'}://{host}{path}"
+
+
+def _proof(scope: Mapping[str, Any]) -> str | None:
+    """The request's one ``DPoP`` header (RFC 9449 §4.3: exactly one), or None."""
+    proofs = _header(scope, b"dpop")
+    if len(proofs) > 1:
+        raise DPoPProofError("the request has more than one DPoP header")
+    return proofs[0] if proofs else None
 
 
 async def authenticate(
@@ -43,8 +78,10 @@ async def authenticate(
     *,
     scopes: Iterable[str] | str = (),
     client_certificate: CertificateGetter | None = None,
+    dpop: DPoPProofChecker | None = None,
+    dpop_nonce: DPoPNonce | None = None,
 ) -> Claims:
-    """Verify the bearer token of an ASGI request and return its claims.
+    """Verify the bearer or DPoP token of an ASGI request and return its claims.
 
     For framework dependencies (a FastAPI ``Depends``): ``request`` is the
     ASGI scope or any object with a ``.scope`` (a Starlette/FastAPI
@@ -59,12 +96,23 @@ async def authenticate(
     PEM, for a proxy that terminates TLS and forwards the certificate in a
     header it controls).
 
-    Concurrency and cancellation: as the verifier's ``verify``.
+    A DPoP-bound token (``cnf.jkt``, RFC 9449 §7) is accepted only as
+    ``Authorization: DPoP <token>`` with a ``DPoP`` proof for this request
+    (its method, its URL as the Host header and path name it, the token's
+    hash, the token's key, a fresh ``jti``) checked by ``dpop``; with
+    ``dpop_nonce``, the proof must carry its current nonce. Without
+    ``dpop``, DPoP tokens are refused. A DPoP-bound token presented as a
+    bearer token is always refused.
+
+    Concurrency and cancellation: as the verifier's ``verify``. The proof
+    checker's replay memory is shared by every request it checks.
 
     Raises:
         InvalidTokenError: missing, malformed or refused token
             (``challenge()`` gives the answer to send).
         InsufficientScopeError: a scope in ``scopes`` is missing.
+        DPoPProofError: the DPoP proof is missing or refused (a
+            ``DPoPNonceError`` when it lacks the current nonce).
         TokenSourceError: the verifier could not decide (the issuer's keys
             or the introspection endpoint are unavailable).
         ConfigError: a scope in ``scopes`` is empty or not a string.
@@ -72,9 +120,22 @@ async def authenticate(
     scope = getattr(request, "scope", request)
     if not isinstance(scope, Mapping):
         raise TypeError("request must be an ASGI scope or have a .scope")
-    claims = await verifier.verify(bearer_token(_authorization(scope)), scopes=scopes)
+    schemes = ("bearer",) if dpop is None else ("bearer", "dpop")
+    scheme, token = access_token(_header(scope, b"authorization"), schemes=schemes)
+    claims = await verifier.verify(token, scopes=scopes)
+    # The bound-token checks, one after the other: RFC 8705 §3, then RFC 9449 §7.
     getter = client_certificate or tls_certificate
     check_certificate_binding(claims, getter(scope))
+    check_dpop_binding(
+        claims,
+        scheme=scheme,
+        access_token=token,
+        proof=_proof(scope) if scheme == "dpop" else None,
+        method=str(scope.get("method", "GET")),
+        url=_target(scope),
+        checker=dpop,
+        nonces=None if dpop_nonce is None else dpop_nonce.accepted(),
+    )
     return claims
 
 
@@ -119,6 +180,12 @@ class BearerAuth:
     servers must. Put it where requests for the host's ``/.well-known/``
     paths arrive: the outermost application.
 
+    DPoP-bound tokens (RFC 9449) are accepted with their proof; a refused
+    proof is answered 401 with ``WWW-Authenticate: DPoP
+    error="invalid_dpop_proof"``, a proof without the current nonce (with
+    ``dpop_nonce``) with ``DPoP error="use_dpop_nonce"`` and the nonce in
+    ``DPoP-Nonce``, so that the client sends it once more with that nonce.
+
     Other scope types (``lifespan``) pass through untouched.
 
     Args:
@@ -142,6 +209,11 @@ class BearerAuth:
         client_certificate: where a request's client certificate is, for
             certificate-bound tokens (see ``authenticate``); by default the
             ASGI TLS extension.
+        dpop: the checker of DPoP proofs (RFC 9449), for DPoP-bound tokens
+            (see ``authenticate``); by default one of this middleware's own,
+            whose bounded replay memory all its requests share.
+        dpop_nonce: demand this nonce in every DPoP proof; every answer to a
+            protected request then names the current one in ``DPoP-Nonce``.
 
     Raises:
         ConfigError: ``paths`` is a string, a path does not start with
@@ -159,7 +231,15 @@ class BearerAuth:
         realm: str | None = None,
         metadata: ResourceMetadata | None = None,
         client_certificate: CertificateGetter | None = None,
+        dpop: DPoPProofChecker | None = None,
+        dpop_nonce: DPoPNonce | None = None,
     ) -> None:
+        if dpop is not None and not isinstance(dpop, DPoPProofChecker):
+            raise ConfigError("dpop must be a DPoPProofChecker")
+        if dpop_nonce is not None and not isinstance(dpop_nonce, DPoPNonce):
+            raise ConfigError("dpop_nonce must be a DPoPNonce")
+        self._dpop = dpop if dpop is not None else DPoPProofChecker()
+        self._dpop_nonce = dpop_nonce
         if metadata is not None and not isinstance(metadata, ResourceMetadata):
             raise ConfigError("metadata must be a ResourceMetadata")
         if client_certificate is not None and not callable(client_certificate):
@@ -189,11 +269,16 @@ class BearerAuth:
                 scope,
                 scopes=self._scopes,
                 client_certificate=self._client_certificate,
+                dpop=self._dpop,
+                dpop_nonce=self._dpop_nonce,
             )
         except TokenSourceError as exc:
             logger.info("request to %s refused: %s", scope.get("path", ""), exc)
             await self._refuse(scope, send, exc)
             return
+        nonce = self._dpop_nonce
+        if nonce is not None and scope["type"] == "http":
+            send = _with_nonce(send, nonce)
         await self.app({**scope, CLAIMS_KEY: claims}, receive, send)
 
     async def _refuse(self, scope: Scope, send: Send, error: TokenSourceError) -> None:
@@ -215,8 +300,23 @@ class BearerAuth:
             (b"cache-control", b"no-store"),
             *((name.lower().encode(), value.encode()) for name, value in answer.headers.items()),
         ]
+        if self._dpop_nonce is not None:
+            # RFC 9449 §9: the nonce to use, on the challenge that asks for it (and any other).
+            headers.append((b"dpop-nonce", self._dpop_nonce.current.encode("ascii")))
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _with_nonce(send: Send, nonce: DPoPNonce) -> Send:
+    """``send`` that adds the current ``DPoP-Nonce`` to the response's headers."""
+
+    async def sending(message: Any) -> None:
+        if message.get("type") == "http.response.start":
+            headers = [*message.get("headers", ()), (b"dpop-nonce", nonce.current.encode("ascii"))]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
 
 
 def _at(scope: Mapping[str, Any], path: str) -> bool:

@@ -11,6 +11,8 @@ illegal characters
 token refused by the verifier         401     ``Bearer error="invalid_token"``
 valid token, scope missing            403     ``Bearer error="insufficient_scope",
                                               scope="…"``
+DPoP proof missing or refused         401     ``DPoP error="invalid_dpop_proof"``
+DPoP proof without the current nonce  401     ``DPoP error="use_dpop_nonce"``
 verifier cannot decide (JWKS or       503     none; ``Retry-After``
 introspection endpoint down)
 ====================================  ======  =====================================
@@ -33,8 +35,16 @@ from typing import NamedTuple
 
 from .._errors import ConfigError, InsufficientScopeError, InvalidTokenError, TokenSourceError
 from ._claims import scope_list
+from ._dpop import DPoPProofError
 
-__all__ = ["Challenge", "bearer_token", "challenge", "check_realm", "check_resource_metadata"]
+__all__ = [
+    "Challenge",
+    "access_token",
+    "bearer_token",
+    "challenge",
+    "check_realm",
+    "check_resource_metadata",
+]
 
 # RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ].
 _CREDENTIALS = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?")
@@ -85,6 +95,25 @@ def bearer_token(authorization: str | Iterable[str] | None) -> str:
             headers, two tokens, characters outside ``b64token``, far too
             long). ``challenge()`` turns it into the right answer.
     """
+    return access_token(authorization, schemes=("bearer",))[1]
+
+
+def access_token(
+    authorization: str | Iterable[str] | None, *, schemes: Iterable[str] = ("bearer", "dpop")
+) -> tuple[str, str]:
+    """The scheme (lower-cased) and the token of an ``Authorization`` header.
+
+    ``Bearer`` (RFC 6750 §2.1) and ``DPoP`` (RFC 9449 §7.1) credentials
+    have the same form: the scheme, one space, one ``b64token``.
+
+    Args:
+        authorization: as for ``bearer_token``.
+        schemes: the schemes accepted, lower-case.
+
+    Raises:
+        InvalidTokenError: as for ``bearer_token``.
+    """
+    accepted = tuple(schemes)
     values = [authorization] if isinstance(authorization, str) else list(authorization or ())
     if not values:
         raise MissingTokenError("the request has no Authorization header")
@@ -100,15 +129,17 @@ def bearer_token(authorization: str | Iterable[str] | None) -> str:
         raise MissingTokenError("the Authorization header is not an auth-scheme credential")
     scheme, token = match.group(1), (match.group(2) or "").strip(" ")
     # RFC 9110 §11.1: the scheme name is case-insensitive.
-    if scheme.lower() != "bearer":
-        raise MissingTokenError("the Authorization header is not a Bearer credential")
+    kind = scheme.lower()
+    if kind not in accepted:
+        names = " or ".join("DPoP" if name == "dpop" else name.title() for name in accepted)
+        raise MissingTokenError(f"the Authorization header is not a {names} credential")
     if not token:
-        raise MalformedRequestError("Bearer is not followed by a token")
+        raise MalformedRequestError(f"{scheme[:16]} is not followed by a token")
     if " " in token:
-        raise MalformedRequestError("more than one token after Bearer")
+        raise MalformedRequestError(f"more than one token after {scheme[:16]}")
     if not _B64TOKEN.fullmatch(token):
-        raise MalformedRequestError("the bearer token has characters outside b64token")
-    return token
+        raise MalformedRequestError("the access token has characters outside b64token")
+    return kind, token
 
 
 def _quotable(name: str, value: str | None) -> str | None:
@@ -176,6 +207,11 @@ def challenge(
         return _answer(403, params, "insufficient_scope", "The token lacks a required scope.")
     if isinstance(error, MissingTokenError):
         return _answer(401, params, "unauthorized", "Missing or invalid token.")
+    if isinstance(error, DPoPProofError):
+        # RFC 9449 §7.1, §9: the proof, not the token, was refused; a DPoP challenge.
+        return _answer(
+            401, [f'error="{error.error}"'], error.error, "Invalid DPoP proof.", scheme="DPoP"
+        )
     if isinstance(error, MalformedRequestError):
         params.append('error="invalid_request"')
         return _answer(400, params, "invalid_request", "Malformed Authorization header.")
@@ -186,6 +222,8 @@ def challenge(
     return Challenge(503, {"Retry-After": str(RETRY_AFTER_SECONDS)}, body)
 
 
-def _answer(status: int, params: list[str], error: str, message: str) -> Challenge:
-    value = "Bearer " + ", ".join(params) if params else "Bearer"
+def _answer(
+    status: int, params: list[str], error: str, message: str, *, scheme: str = "Bearer"
+) -> Challenge:
+    value = f"{scheme} " + ", ".join(params) if params else scheme
     return Challenge(status, {"WWW-Authenticate": value}, {"error": error, "message": message})

@@ -184,6 +184,11 @@ class DPoPProofChecker:
         self.replays = replays if replays is not None else DPoPReplays()
         self._clock = clock
 
+    @property
+    def algorithms(self) -> list[str]:
+        """The accepted proof algorithms, sorted (what metadata announces)."""
+        return sorted(self._algorithms)
+
     def check(
         self,
         proof: object,
