@@ -258,6 +258,18 @@ class Reuse(AsyncClosing):
         return self._source
 
     @property
+    def fingerprint(self) -> str:
+        """The source's identity fingerprint, as metrics and log lines name it.
+
+        8 hex digits of a digest of the inner source's ``cache_identity``
+        (which holds only a one-way digest of the credential): the value of
+        the ``tokensources.source`` attribute of ``tokensources.otel``'s
+        metrics. ``"unnamed"`` for a source without an identity (``Static``,
+        ``External`` with a callable).
+        """
+        return self._reports.identity()
+
+    @property
     def learned_margin(self) -> float:
         """The delay learned so far, in seconds: how long a request may take to reach the API.
 
