@@ -250,7 +250,14 @@ class BearerAuth:
         self._scopes = scope_list(scopes)
         self._realm = check_realm(realm)
         self._paths = PathRules(paths)
-        self._metadata = metadata
+        self._metadata = (
+            None
+            if metadata is None
+            else metadata.with_proofs(
+                dpop_signing_alg_values_supported=self._dpop.algorithms,
+                tls_client_certificate_bound_access_tokens=client_certificate is not None,
+            )
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""

@@ -103,9 +103,9 @@ class ResourceMetadata:
     ``resource_name``, ``resource_documentation`` and
     ``resource_signing_alg_values_supported``. Proof-of-possession members
     (``dpop_signing_alg_values_supported``,
-    ``tls_client_certificate_bound_access_tokens``) are announced only by a
-    verifier that checks such proofs; ``JWTVerifier`` and ``Introspection``
-    accept bearer tokens, so they announce none.
+    ``tls_client_certificate_bound_access_tokens``) are announced only by
+    what checks such proofs: ``BearerAuth`` adds them to the document it
+    serves (see ``with_proofs``).
 
     Give it to ``BearerAuth(metadata=...)``: the middleware then serves the
     document at ``path`` (unprotected) and names ``url`` in every challenge.
@@ -172,10 +172,10 @@ class ResourceMetadata:
         algorithms = _algorithms(resource_signing_alg_values_supported)
         if algorithms:
             document["resource_signing_alg_values_supported"] = list(algorithms)
-        # Proof-of-possession members come from the verifier that checks the
-        # proofs (RFC 9728 §2, RFC 9449 §5.1, RFC 8705 §3.3), never from here:
-        # announcing DPoP for tokens checked as bearer would promise a binding
-        # nobody verifies.
+        # Proof-of-possession members come from what checks the proofs
+        # (``with_proofs``, called by BearerAuth), never from here: announcing
+        # DPoP for tokens checked as bearer would promise a binding nobody
+        # verifies.
         self._document = document
         self._body = json.dumps(document, separators=(",", ":")).encode()
         self._url, self._path = metadata_location(resource)
@@ -224,6 +224,49 @@ class ResourceMetadata:
     def path(self) -> str:
         """The path of ``url`` on the resource's host (with the query, if the resource has one)."""
         return self._path
+
+    def with_proofs(
+        self,
+        *,
+        dpop_signing_alg_values_supported: Iterable[str] = (),
+        dpop_bound_access_tokens_required: bool = False,
+        tls_client_certificate_bound_access_tokens: bool = False,
+    ) -> ResourceMetadata:
+        """This metadata, announcing the sender-constrained tokens its protection checks.
+
+        ``BearerAuth`` calls it for the document it serves: it checks DPoP
+        proofs (RFC 9449 §7.1) with its ``dpop`` checker, whose algorithms it
+        announces, and certificate bindings (RFC 8705 §3) when it is given a
+        ``client_certificate`` callable. Call it yourself only for a document
+        served apart from ``BearerAuth``, with what your own checks verify.
+
+        Args:
+            dpop_signing_alg_values_supported: the DPoP proof algorithms
+                accepted (RFC 9728 §2); none: DPoP is not announced.
+            dpop_bound_access_tokens_required: whether every token must be
+                DPoP-bound (RFC 9728 §2).
+            tls_client_certificate_bound_access_tokens: whether certificate-bound
+                tokens are supported (RFC 8705 §3.3).
+
+        Returns:
+            A new ``ResourceMetadata``; this one is unchanged.
+
+        Raises:
+            ConfigError: an algorithm is malformed.
+        """
+        document = self.document()
+        algorithms = _algorithms(dpop_signing_alg_values_supported)
+        if algorithms:
+            document["dpop_signing_alg_values_supported"] = list(algorithms)
+        if dpop_bound_access_tokens_required:
+            document["dpop_bound_access_tokens_required"] = True
+        if tls_client_certificate_bound_access_tokens:
+            document["tls_client_certificate_bound_access_tokens"] = True
+        announced = object.__new__(ResourceMetadata)
+        announced._document = document
+        announced._body = json.dumps(document, separators=(",", ":")).encode()
+        announced._url, announced._path = self._url, self._path
+        return announced
 
     def document(self) -> dict[str, Any]:
         """The metadata document (a fresh copy)."""
