@@ -1,7 +1,10 @@
 """DPoP on API requests (RFC 9449 §7): proofs for bound tokens, nonces per origin, first contact.
 
-``TokenAuth`` asks ``DPoPRequests`` what to do with a DPoP-bound token
-(``Token.jkt`` set): the key that token is bound to (found among the keys
+Every client adapter (httpx's ``TokenAuth``, aiohttp's ``TokenMiddleware``,
+requests' ``TokenAuth``) asks ``DPoPRequests`` and ``DPoPSend`` what to do
+with a DPoP-bound token (``Token.jkt`` set), in terms of no client: URLs,
+methods, statuses and header mappings. ``BoundSend`` is ``DPoPSend`` in
+httpx terms. They give: the key that token is bound to (found among the keys
 loaded in this process), a fresh proof with ``ath`` for every send and
 resend, the ``DPoP-Nonce`` of every answer, and whether an answer is a nonce
 challenge worth one more send. A bearer token never gets here: it costs
@@ -20,6 +23,8 @@ resource stopped taking the old nonce.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import anyio
 import anyio.lowlevel
 import httpx
@@ -30,7 +35,7 @@ from .sources._dpop_key import DPoPKey, loaded_key
 from .sources._dpop_nonces import DEFAULT_MAX_ORIGINS, DPoPNonces, asks_for_nonce, origin
 from .wrappers._hooks import count_event
 
-__all__ = ["BoundSend", "DPoPRequests"]
+__all__ = ["BoundSend", "DPoPRequests", "DPoPSend", "challenged"]
 
 
 class DPoPRequests:
@@ -75,24 +80,25 @@ class DPoPRequests:
             )
         return key
 
-    def attach(self, request: httpx.Request, token: Token, key: DPoPKey) -> str | None:
-        """Put ``token`` and a fresh proof for ``request`` on it; the nonce the proof carries.
+    def proof_headers(
+        self, method: str, url: str, token: Token, key: DPoPKey
+    ) -> tuple[dict[str, str], str | None]:
+        """The headers that send ``token`` to ``method url``, and the nonce their proof carries.
 
         RFC 9449 §7.1: ``Authorization: DPoP <token>`` and a ``DPoP`` proof
         whose ``ath`` is the token's hash. Every call signs a new proof.
         """
-        url = str(request.url)
         nonce = self.nonces.get(url)
-        request.headers["Authorization"] = f"DPoP {token.access_token}"
-        request.headers["DPoP"] = key.proof(
-            request.method, url, access_token=token.access_token, nonce=nonce
-        )
-        return nonce
+        proof = key.proof(method, url, access_token=token.access_token, nonce=nonce)
+        return {"Authorization": f"DPoP {token.access_token}", "DPoP": proof}, nonce
 
-    def answered(self, request: httpx.Request, response: httpx.Response) -> None:
-        """Learn the nonce of ``response`` (if any), and that its origin has answered."""
-        url = str(request.url)
-        self.nonces.learn(url, response.headers.get("dpop-nonce"))
+    def answered(self, url: str, headers: Mapping[str, str]) -> None:
+        """Learn the nonce in an answer's ``headers``, and that ``url``'s origin has answered.
+
+        ``headers`` is the answer's header mapping of any client (httpx,
+        aiohttp, requests): all of them look names up without regard to case.
+        """
+        self.nonces.learn(url, headers.get("dpop-nonce"))
         where = origin(url)
         if where not in self._answered:
             answered = self._answered
@@ -101,25 +107,20 @@ class DPoPRequests:
                 answered.pop(next(iter(answered)), None)
 
     def wants_retry(
-        self, request: httpx.Request, response: httpx.Response, sent: str | None
+        self, url: str, status: int, headers: Mapping[str, str], sent: str | None
     ) -> bool:
-        """Whether ``response`` is a nonce challenge (RFC 9449 §9) with a nonce not yet sent.
+        """Whether an answer is a nonce challenge (RFC 9449 §9) with a nonce not yet sent.
 
         A challenge without a (valid) ``DPoP-Nonce``, or with the very nonce
         that was sent, is not worth a resend: it could only fail the same way.
         """
-        if not asks_for_nonce(response.status_code, response.headers.get("www-authenticate")):
+        if not challenged(status, headers):
             return False
-        known = self.nonces.get(str(request.url))
+        known = self.nonces.get(url)
         return known is not None and known != sent
 
-    @staticmethod
-    def challenged(response: httpx.Response) -> bool:
-        """Whether ``response`` is a nonce challenge: a 401 that does not reject the token."""
-        return asks_for_nonce(response.status_code, response.headers.get("www-authenticate"))
-
-    async def first_contact(self, request: httpx.Request) -> anyio.Event | None:
-        """Wait while another request of this loop makes the first contact with the origin.
+    async def first_contact(self, url: str) -> anyio.Event | None:
+        """Wait while another request of this loop makes the first contact with ``url``'s origin.
 
         Returns an event when this request is the first contact itself: the
         caller must pass it to ``contact_made`` once the answer (or a
@@ -131,7 +132,7 @@ class DPoPRequests:
         the others (through ``contact_made`` in the caller's clean-up), and
         the next request becomes the first contact.
         """
-        where = origin(str(request.url))
+        where = origin(url)
         if where in self._answered:
             return None
         try:
@@ -147,23 +148,32 @@ class DPoPRequests:
             await pending.wait()
         return None
 
-    def contact_made(self, request: httpx.Request, event: anyio.Event) -> None:
+    def contact_made(self, url: str, event: anyio.Event) -> None:
         """End the first contact ``event`` stood for: the waiting requests go on."""
         contacts = self._first_contacts.get({})
-        where = origin(str(request.url))
+        where = origin(url)
         if contacts.get(where) is event:
             del contacts[where]
         event.set()
 
 
-class BoundSend:
-    """One request's DPoP while ``TokenAuth`` sends it: the key, the nonce sent, the one retry.
+def challenged(status: int, headers: Mapping[str, str]) -> bool:
+    """Whether an answer (its status and headers) is a nonce challenge: a 401 rejecting nothing."""
+    return asks_for_nonce(status, headers.get("www-authenticate"))
+
+
+class DPoPSend:
+    """One request's DPoP, for any HTTP client: the key, the nonce sent, the one nonce retry.
 
     Made for each request whose token is bound (and again, keeping the
-    retry already spent, for the fresh token of a resend after a 401).
+    retry already spent, for the fresh token of a resend after a 401). The
+    client adapter puts ``headers(...)`` on each send, asks ``retry(...)``
+    about each answer, and calls ``release(...)`` when the request is done.
+    URLs are the request's absolute URL as sent; header mappings are the
+    answer's, looked up without regard to case.
 
     Args:
-        requests: the ``TokenAuth``'s nonces and first contacts.
+        requests: the adapter's nonces and first contacts.
         token: the bound token the request carries.
         retried: whether the request's one nonce retry is spent already.
 
@@ -181,42 +191,84 @@ class BoundSend:
         self.sent: str | None = None
         self._contact: anyio.Event | None = None
 
-    async def first_contact(self, request: httpx.Request) -> None:
+    async def wait_first_contact(self, url: str) -> None:
         """Wait, if another request is making the first contact with the origin (see the module)."""
-        self._contact = await self._requests.first_contact(request)
+        self._contact = await self._requests.first_contact(url)
 
-    def attach(self, request: httpx.Request) -> None:
-        """Put the token and a fresh proof on ``request``."""
-        self.sent = self._requests.attach(request, self.token, self.key)
+    def headers(self, method: str, url: str) -> dict[str, str]:
+        """The ``Authorization`` and a fresh ``DPoP`` proof header for this send."""
+        headers, self.sent = self._requests.proof_headers(method, url, self.token, self.key)
+        return headers
 
-    def retry(self, request: httpx.Request, response: httpx.Response, replayable: bool) -> bool:
-        """Learn from ``response``; True when it earns the one nonce retry, with a fresh proof on.
+    def earns_retry(
+        self, url: str, status: int, headers: Mapping[str, str], replayable: bool
+    ) -> bool:
+        """Learn from an answer; True when it earns the one nonce retry (the retry is then spent).
 
         RFC 9449 §9: a ``use_dpop_nonce`` challenge naming a nonce not yet
-        sent is answered by sending the request once more, with a proof
-        carrying that nonce. Never twice per request, never with a body that
-        cannot be sent again.
+        sent is answered by sending the request once more, with a fresh
+        proof carrying that nonce (``headers()`` again). Never twice per
+        request, never with a body that cannot be sent again.
         """
         requests = self._requests
-        requests.answered(request, response)
-        self.release(request)
-        if self.retried or not replayable or not requests.wants_retry(request, response, self.sent):
+        requests.answered(url, headers)
+        self.end_first_contact(url)
+        if (
+            self.retried
+            or not replayable
+            or not requests.wants_retry(url, status, headers, self.sent)
+        ):
             return False
         self.retried = True
         count_event("dpop_nonce_retry")
+        return True
+
+    def learn(self, url: str, headers: Mapping[str, str]) -> None:
+        """Learn from the retry's answer (its nonce)."""
+        self._requests.answered(url, headers)
+
+    def end_first_contact(self, url: str) -> None:
+        """End this request's first contact, if it is one, so that the waiting requests go on."""
+        contact, self._contact = self._contact, None
+        if contact is not None:
+            self._requests.contact_made(url, contact)
+
+
+class BoundSend(DPoPSend):
+    """``DPoPSend`` in ``httpx`` terms, for ``TokenAuth``'s flows.
+
+    Raises:
+        ConfigError: the token's key is not loaded in this process.
+    """
+
+    __slots__ = ()
+
+    async def first_contact(self, request: httpx.Request) -> None:
+        """Wait, if another request is making the first contact with the origin (see the module)."""
+        await self.wait_first_contact(str(request.url))
+
+    def attach(self, request: httpx.Request) -> None:
+        """Put the token and a fresh proof on ``request``."""
+        request.headers.update(self.headers(request.method, str(request.url)))
+
+    def retry(self, request: httpx.Request, response: httpx.Response, replayable: bool) -> bool:
+        """Learn from ``response``; True when it earns the nonce retry, with a fresh proof on."""
+        if not self.earns_retry(
+            str(request.url), response.status_code, response.headers, replayable
+        ):
+            return False
         self.attach(request)
         return True
 
     def answered(self, request: httpx.Request, response: httpx.Response) -> None:
         """Learn from the retry's ``response`` (its nonce)."""
-        self._requests.answered(request, response)
+        self.learn(str(request.url), response.headers)
 
-    def challenged(self, response: httpx.Response) -> bool:
+    @staticmethod
+    def challenged(response: httpx.Response) -> bool:
         """Whether ``response`` is a nonce challenge: a 401 that does not reject the token."""
-        return self._requests.challenged(response)
+        return challenged(response.status_code, response.headers)
 
     def release(self, request: httpx.Request) -> None:
         """End this request's first contact, if it is one, so that the waiting requests go on."""
-        contact, self._contact = self._contact, None
-        if contact is not None:
-            self._requests.contact_made(request, contact)
+        self.end_first_contact(str(request.url))

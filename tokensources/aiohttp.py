@@ -22,6 +22,7 @@ from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, payload
 from ._blocking import check_backend, check_source
 from ._bridge import acquire_bridge, release_bridge
 from ._closing import Closing
+from ._dpop_auth import DPoPRequests, DPoPSend, challenged
 from ._errors import ConfigError
 from ._rejections import Rejections, origin
 from ._source import Clock, FreshSource, TokenSource
@@ -58,6 +59,18 @@ class TokenMiddleware(Closing):
     rejections go on, up to 30 seconds; any 2xx answer from that API ends
     it. APIs are told apart by origin (scheme, host and port), as the httpx
     ``TokenAuth`` does.
+
+    DPoP (RFC 9449), as the httpx ``TokenAuth`` does it: a token bound to a
+    DPoP key (``token.jkt``, from a source given ``dpop=``) goes out as
+    ``Authorization: DPoP <token>`` with a fresh ``DPoP`` proof (with
+    ``ath``) on every send and resend, signed by the key with the token's
+    thumbprint loaded in this process. The ``DPoP-Nonce`` of every answer is
+    remembered per origin, and a 401 with ``WWW-Authenticate: DPoP
+    error="use_dpop_nonce"`` is sent once more with the new nonce (a
+    replayable body only) — without invalidating the token or counting a
+    rejection. The first request to an origin goes alone while the others
+    wait for its answer, so that a burst learns the origin's nonce once. A
+    bearer token never carries a proof.
 
     Use it with a caching source, e.g. ``reuse(ClientCredentials(...))``:
     concurrent requests share one token and one refresh, and a fresh token
@@ -104,6 +117,7 @@ class TokenMiddleware(Closing):
         self._fresh: Callable[[], Token | None] = (
             source.fresh if isinstance(source, FreshSource) else _nothing_fresh
         )
+        self._dpop = DPoPRequests()
         self._bridge = acquire_bridge(source, private_backend=portal_backend)
         self._release = weakref.finalize(self, release_bridge, source)
 
@@ -117,6 +131,8 @@ class TokenMiddleware(Closing):
 
         Raises:
             TokenSourceError: no token could be had.
+            ConfigError: the token is bound to a DPoP key that is not
+                loaded in this process.
         """
         api = origin(str(request.url))
         if self._origins is None:
@@ -128,33 +144,85 @@ class TokenMiddleware(Closing):
         token = self._fresh()  # the hot path: no await
         if token is None:
             token = await self._bridge.acall(self._source.token)
-        self._authorize(request, token)
-        response = await handler(request)
-        if response.status != _UNAUTHORIZED:
-            if self._rejections.origins:  # empty in the normal case: one truth test
-                self._rejections.answered(api, response.status)
-            return response
-        if self._rejections.backing_off(api):
-            return response
-        if not replayable:
-            await self._bridge.acall(partial(_invalidate, self._source, token))
-            return response
-        token = await self._bridge.acall(partial(_refresh, self._source, token))
-        await response.release()  # the 401's connection goes back to the pool
-        self._authorize(request, token)
-        answer = await handler(request)
-        self._rejections.answered(api, answer.status)
-        return answer
+        bound = None if token.jkt is None else await self._first_bound(request, token)
+        try:
+            response = await self._send(request, handler, token, bound, replayable=replayable)
+            if response.status != _UNAUTHORIZED:
+                if self._rejections.origins:  # empty in the normal case: one truth test
+                    self._rejections.answered(api, response.status)
+                return response
+            if _nonce_challenge(response, bound) or self._rejections.backing_off(api):
+                return response  # a nonce challenge rejects nothing
+            if not replayable:
+                await self._bridge.acall(partial(_invalidate, self._source, token))
+                return response
+            token = await self._bridge.acall(partial(_refresh, self._source, token))
+            await response.release()  # the 401's connection goes back to the pool
+            bound = self._rebound(token, bound)
+            answer = await self._send(request, handler, token, bound, replayable=replayable)
+            if not _nonce_challenge(answer, bound):
+                self._rejections.answered(api, answer.status)
+            return answer
+        finally:
+            if bound is not None:
+                bound.end_first_contact(str(request.url))
 
-    def _authorize(self, request: ClientRequest, token: Token) -> None:
-        """Put ``token`` on ``request``.
+    async def _send(
+        self,
+        request: ClientRequest,
+        handler: ClientHandlerType,
+        token: Token,
+        bound: DPoPSend | None,
+        *,
+        replayable: bool,
+    ) -> ClientResponse:
+        """Send ``request`` with ``token``; with a bound token, answer one nonce challenge.
+
+        RFC 9449 §9: a ``use_dpop_nonce`` challenge is sent once more with a
+        fresh proof carrying the new nonce (a replayable body only), with
+        the same token: it is no rejection.
+        """
+        self._authorize(request, token, bound)
+        response = await handler(request)
+        if bound is None:
+            return response
+        url = str(request.url)
+        if bound.earns_retry(url, response.status, response.headers, replayable):
+            await response.release()  # the challenge's connection goes back to the pool
+            self._authorize(request, token, bound)
+            response = await handler(request)
+            bound.learn(url, response.headers)
+        return response
+
+    def _authorize(self, request: ClientRequest, token: Token, bound: DPoPSend | None) -> None:
+        """Put ``token`` on ``request``, with a fresh DPoP proof when it is bound.
 
         The one place that knows how a token goes on a request: a
-        DPoP-bound token (``token_type == "DPoP"``, RFC 9449) also needs a
-        ``DPoP`` proof header for this method and URL, and a nonce retry;
-        they belong here.
+        DPoP-bound token (RFC 9449 §7.1) goes as ``Authorization: DPoP
+        <token>`` with a new ``DPoP`` proof for this method and URL on every
+        send; a bearer token never travels with a proof (a resend after a
+        bound token takes the old proof off).
         """
-        request.headers["Authorization"] = token.authorization
+        headers = request.headers
+        if bound is not None:
+            for name, value in bound.headers(request.method, str(request.url)).items():
+                headers[name] = value
+            return
+        headers["Authorization"] = token.authorization
+        if "DPoP" in headers:
+            del headers["DPoP"]
+
+    async def _first_bound(self, request: ClientRequest, token: Token) -> DPoPSend:
+        """The DPoP of a request with the bound ``token``, once it may go (a first contact)."""
+        bound = DPoPSend(self._dpop, token)
+        await bound.wait_first_contact(str(request.url))
+        return bound
+
+    def _rebound(self, token: Token, before: DPoPSend | None) -> DPoPSend | None:
+        """The DPoP of the resend with the fresh ``token``; the nonce retry stays spent."""
+        if token.jkt is None:
+            return None
+        return DPoPSend(self._dpop, token, retried=before is not None and before.retried)
 
     def close(self) -> None:
         """Let go of the source's bridge (see ``TokenAuth.close()``). Idempotent."""
@@ -162,6 +230,11 @@ class TokenMiddleware(Closing):
 
     def __repr__(self) -> str:
         return f"TokenMiddleware({self._source!r})"
+
+
+def _nonce_challenge(response: ClientResponse, bound: DPoPSend | None) -> bool:
+    """Whether ``response`` to a bound token is a DPoP nonce challenge: a 401 rejecting nothing."""
+    return bound is not None and challenged(response.status, response.headers)
 
 
 def _replayable(request: ClientRequest) -> bool:

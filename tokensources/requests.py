@@ -20,6 +20,7 @@ from requests.auth import AuthBase
 
 from ._blocking import Blocking, check_source
 from ._closing import Closing
+from ._dpop_auth import DPoPRequests, DPoPSend, challenged
 from ._rejections import Rejections, origin
 from ._source import Clock, TokenSource
 from ._token import Token
@@ -51,6 +52,17 @@ class TokenAuth(Closing, AuthBase):
     rejections go on, up to 30 seconds; any 2xx answer from that API ends
     it. APIs are told apart by origin (scheme, host and port), as the httpx
     ``TokenAuth`` does.
+
+    DPoP (RFC 9449), as the httpx ``TokenAuth`` does it: a token bound to a
+    DPoP key (``token.jkt``, from a source given ``dpop=``) goes out as
+    ``Authorization: DPoP <token>`` with a fresh ``DPoP`` proof (with
+    ``ath``) on every send and resend, signed by the key with the token's
+    thumbprint loaded in this process. The ``DPoP-Nonce`` of every answer is
+    remembered per origin, and a 401 with ``WWW-Authenticate: DPoP
+    error="use_dpop_nonce"`` is sent once more with the new nonce (a
+    replayable body only; the challenge goes into ``history``) — without
+    invalidating the token or counting a rejection. A bearer token never
+    carries a proof.
 
     Tokens come through ``tokensources.blocking()``: a fresh cached token
     (``reuse()``) is taken at once, and a refresh runs on the source's
@@ -84,6 +96,7 @@ class TokenAuth(Closing, AuthBase):
     ) -> None:
         check_source(source, "tokensources.requests.TokenAuth")
         self._rejections = Rejections(clock)
+        self._dpop = DPoPRequests()
         self._tokens = Blocking(source, portal_backend=portal_backend)
 
     @property
@@ -96,33 +109,86 @@ class TokenAuth(Closing, AuthBase):
 
         Raises:
             TokenSourceError: no token could be had.
+            ConfigError: the token is bound to a DPoP key that is not
+                loaded in this process.
             RuntimeError: see the class docstring.
         """
         token = self._tokens.token()
-        request.headers["Authorization"] = token.authorization
+        # Threads do not wait for a first contact: each blocks only itself.
+        bound = None if token.jkt is None else DPoPSend(self._dpop, token)
+        _authorize(request, token, bound)
         on_401 = self._resend_on_401 if _replayable(request) else self._invalidate_on_401
-        hook = partial(on_401, token, origin(request.url or ""))
+        hook = partial(on_401, token, bound, origin(request.url or ""))
         # types-requests leaves register_hook untyped.
         request.register_hook("response", hook)  # type: ignore[no-untyped-call]
         return request
 
     def _resend_on_401(
-        self, token: Token, api: str, response: requests.Response, **send: Any
+        self,
+        token: Token,
+        bound: DPoPSend | None,
+        api: str,
+        response: requests.Response,
+        **send: Any,
     ) -> requests.Response:
         """On a 401 from ``api``, drop ``token`` and send the request again, once, with a fresh one.
 
         The hook also sees the answers of redirects; one from another origin
-        (where ``requests`` took the token off) never gets a token.
+        (where ``requests`` took the token off) never gets a token. A DPoP
+        nonce challenge is first answered by ``_nonce_retry``.
         """
+        here = origin(response.request.url or "") == api
+        if here:
+            response = self._nonce_retry(token, bound, response, send)
         if response.status_code != _UNAUTHORIZED or response.connection is None:
             self._answered(response)
             return response
-        if origin(response.request.url or "") != api or self._rejections.backing_off(api):
-            return response
+        if not here or _nonce_challenge(response, bound) or self._rejections.backing_off(api):
+            return response  # a nonce challenge rejects nothing
         # The cache drops `token` only if it is still the cached one, so many
         # concurrent 401s for one token cost one token request.
         self._tokens.invalidate(token)
         fresh = self._tokens.token()
+        rebound = None
+        if fresh.jkt is not None:  # the nonce retry stays spent
+            rebound = DPoPSend(self._dpop, fresh, retried=bound is not None and bound.retried)
+        answer = self._nonce_retry(
+            fresh, rebound, self._send_again(response, fresh, rebound, send), send
+        )
+        if not _nonce_challenge(answer, rebound):
+            self._rejections.answered(api, answer.status_code)
+        return answer
+
+    def _nonce_retry(
+        self, token: Token, bound: DPoPSend | None, response: requests.Response, send: Any
+    ) -> requests.Response:
+        """Learn the nonce of ``response``; send once more, same token, for a nonce challenge.
+
+        RFC 9449 §9: a ``use_dpop_nonce`` challenge naming a nonce not yet
+        sent earns one resend with a fresh proof carrying it.
+        """
+        if bound is None:
+            return response
+        url = response.request.url or ""
+        retry = bound.earns_retry(url, response.status_code, response.headers, replayable=True)
+        if not retry or response.connection is None:
+            return response
+        answer = self._send_again(response, token, bound, send)
+        bound.learn(url, answer.headers)
+        return answer
+
+    def _send_again(
+        self,
+        response: requests.Response,
+        token: Token,
+        bound: DPoPSend | None,
+        send: Any,
+    ) -> requests.Response:
+        """Send ``response``'s request once more with ``token``, through the same adapter.
+
+        Same ``timeout``, ``verify``, ``proxies`` and ``cert`` (``send``);
+        ``response`` goes into the answer's ``history``.
+        """
         resend = response.request.copy()
         # The copy shares the hooks: without this one, so that it resends only once.
         # (Bound methods compare equal, though each access makes a new one.)
@@ -130,23 +196,36 @@ class TokenAuth(Closing, AuthBase):
             event: [hook for hook in hooks if getattr(hook, "func", None) != self._resend_on_401]
             for event, hooks in response.request.hooks.items()
         }
-        resend.headers["Authorization"] = fresh.authorization
-        # Read and release the 401 first, so that its connection can be reused.
+        _authorize(resend, token, bound)
+        # Read and release the answer first, so that its connection can be reused.
         _ = response.content
         response.close()
         answer: requests.Response = response.connection.send(resend, **send)
-        answer.history.append(response)
+        answer.history = [*response.history, response]
         answer.request = resend
-        self._rejections.answered(api, answer.status_code)
         return answer
 
     def _invalidate_on_401(
-        self, token: Token, api: str, response: requests.Response, **send: Any
+        self,
+        token: Token,
+        bound: DPoPSend | None,
+        api: str,
+        response: requests.Response,
+        **send: Any,
     ) -> requests.Response:
-        """On a 401 from ``api`` to a request that cannot be resent, drop ``token``."""
+        """On a 401 from ``api`` to a request that cannot be resent, drop ``token``.
+
+        A DPoP nonce challenge drops nothing: its nonce is learned for the
+        next request.
+        """
+        here = origin(response.request.url or "") == api
+        if bound is not None and here:
+            bound.learn(response.request.url or "", response.headers)
         if response.status_code != _UNAUTHORIZED:
             self._answered(response)
-        elif origin(response.request.url or "") == api and not self._rejections.backing_off(api):
+        elif (
+            here and not _nonce_challenge(response, bound) and not self._rejections.backing_off(api)
+        ):
             self._tokens.invalidate(token)
         return response
 
@@ -161,6 +240,26 @@ class TokenAuth(Closing, AuthBase):
 
     def __repr__(self) -> str:
         return f"tokensources.requests.TokenAuth({self.source!r})"
+
+
+def _authorize(request: requests.PreparedRequest, token: Token, bound: DPoPSend | None) -> None:
+    """Put ``token`` on ``request``, with a fresh DPoP proof when it is bound (RFC 9449 §7.1).
+
+    A bearer token never travels with a proof (a resend after a bound token
+    takes the old proof off).
+    """
+    if bound is not None:
+        request.headers.update(bound.headers(request.method or "GET", request.url or ""))
+        return
+    headers = request.headers
+    headers["Authorization"] = token.authorization
+    if "DPoP" in headers:
+        del headers["DPoP"]
+
+
+def _nonce_challenge(response: requests.Response, bound: DPoPSend | None) -> bool:
+    """Whether ``response`` to a bound token is a DPoP nonce challenge: a 401 rejecting nothing."""
+    return bound is not None and challenged(response.status_code, response.headers)
 
 
 def _replayable(request: requests.PreparedRequest) -> bool:
