@@ -45,7 +45,7 @@ PUBLIC = {
     "tokensources.testing": [
         "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "ActionsTokenService", "AuthorizationServer",
         "Counters", "Faults", "KubernetesTokenFile", "LoggedRequest", "MalformedKind", "Quota",
-        "RequestLog", "Tenant", "WorkloadIssuer",
+        "RequestLog", "RotatingTokenFile", "Tenant", "WorkloadIssuer",
     ],
 }  # fmt: skip
 

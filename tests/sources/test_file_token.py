@@ -11,7 +11,8 @@ import pytest
 from tests.clock import FakeClock
 from tokensources import ConfigError, TokenRequestError, reuse
 from tokensources.sources._file_token import FileToken
-from tokensources.testing._workload_issuer import KubernetesTokenFile, WorkloadIssuer
+from tokensources.testing._token_files import KubernetesTokenFile
+from tokensources.testing._workload_issuer import WorkloadIssuer
 
 pytestmark = pytest.mark.anyio
 

@@ -23,7 +23,8 @@ from tokensources.sources._file_token import FileToken
 from tokensources.sources._jwt_bearer import JWTBearer
 from tokensources.sources._signed_assertion import SignedAssertion
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
-from tokensources.testing._workload_issuer import KUBERNETES_ISSUER, KubernetesTokenFile
+from tokensources.testing._token_files import KubernetesTokenFile
+from tokensources.testing._workload_issuer import KUBERNETES_ISSUER
 
 pytestmark = pytest.mark.anyio
 

@@ -27,7 +27,8 @@ from tokensources.shared import InMemoryShared, SharedStore
 from tokensources.sources._file_token import FileToken
 from tokensources.sources._token_exchange import TokenExchange
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
-from tokensources.testing._workload_issuer import KubernetesTokenFile, WorkloadIssuer
+from tokensources.testing._token_files import KubernetesTokenFile
+from tokensources.testing._workload_issuer import WorkloadIssuer
 
 pytestmark = pytest.mark.anyio
 

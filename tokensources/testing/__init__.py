@@ -24,7 +24,8 @@ from ._quotas import Quota
 from ._request_log import LoggedRequest, RequestLog
 from ._server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
 from ._tenant import Tenant
-from ._workload_issuer import KubernetesTokenFile, WorkloadIssuer
+from ._token_files import KubernetesTokenFile, RotatingTokenFile
+from ._workload_issuer import WorkloadIssuer
 
 __all__ = [
     "DEMO_CLIENT_ID",
@@ -38,6 +39,7 @@ __all__ = [
     "MalformedKind",
     "Quota",
     "RequestLog",
+    "RotatingTokenFile",
     "Tenant",
     "WorkloadIssuer",
 ]

@@ -15,18 +15,17 @@ import secrets
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import jwt
 
 from .._source import Clock
 from ._signing_keys import SIGNING_ALGORITHM, SigningKey, SigningKeys
+from ._token_files import KubernetesTokenFile, RotatingTokenFile
 
 __all__ = [
     "GITHUB_ISSUER",
     "KUBERNETES_ISSUER",
-    "KubernetesTokenFile",
     "WorkloadIssuer",
 ]
 
@@ -145,6 +144,29 @@ class WorkloadIssuer:
             issuer=GITHUB_ISSUER,
         )
 
+    def token_file(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        name: str = "token",
+        lifetime: float = 3600,
+        namespace: str = "default",
+        service_account: str = "workload",
+        audience: str | Sequence[str] = "api://AzureADTokenExchange",
+    ) -> RotatingTokenFile:
+        """A projected service-account token file under ``directory``, kept fresh.
+
+        Writes a Kubernetes-shaped token (``mint_kubernetes``) now, and a new
+        one whenever ``rotate_if_due()`` (or ``keep_rotating()``) finds the
+        current one has lived 80 % of ``lifetime``, as the kubelet does.
+        """
+        file = KubernetesTokenFile(directory, name)
+
+        def mint() -> str:
+            return self.mint_kubernetes(namespace, service_account, audience, lifetime=lifetime)
+
+        return RotatingTokenFile(file, mint, lifetime=lifetime, clock=self.clock)
+
     def jwks(self) -> dict[str, Any]:
         """The issuer's JWK Set (a fresh copy)."""
         return self.keys.jwks()
@@ -153,50 +175,3 @@ class WorkloadIssuer:
 def _uid(name: str) -> str:
     """A stable UUID-shaped identifier for ``name`` (Kubernetes object uids)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kubernetes:{name}"))
-
-
-class KubernetesTokenFile:
-    """A token file written as the kubelet writes projected volumes.
-
-    The directory holds ``..<n>/<name>`` (the data), ``..data`` (a symlink
-    to the current ``..<n>``) and ``<name>`` (a symlink to
-    ``..data/<name>``). ``write()`` puts new contents in a new ``..<n>``,
-    swaps ``..data`` to it atomically (``rename`` of a new symlink over the
-    old one) and removes the old directory: a reader of ``path`` sees the
-    old file or the new one, never half of one.
-
-    Args:
-        directory: where the volume lives (created if missing).
-        name: the file name under it.
-    """
-
-    def __init__(self, directory: str | os.PathLike[str], name: str = "token") -> None:
-        self.directory = Path(directory)
-        self.name = name
-        self.writes = 0
-        self.directory.mkdir(parents=True, exist_ok=True)
-
-    @property
-    def path(self) -> Path:
-        """The path a workload reads (``<directory>/<name>``)."""
-        return self.directory / self.name
-
-    def write(self, contents: str) -> None:
-        """Replace the file's contents with the atomic ``..data`` swap."""
-        self.writes += 1
-        data_dir = self.directory / f"..{self.writes}"
-        data_dir.mkdir()
-        (data_dir / self.name).write_text(contents, encoding="ascii")
-        link = self.directory / "..data"
-        old = os.readlink(link) if link.is_symlink() else None
-        staged = self.directory / "..data_tmp"
-        staged.unlink(missing_ok=True)
-        staged.symlink_to(data_dir.name)
-        staged.replace(link)
-        if not self.path.is_symlink():
-            self.path.symlink_to(Path("..data") / self.name)
-        if old is not None:
-            old_dir = self.directory / old
-            for child in old_dir.iterdir():
-                child.unlink()
-            old_dir.rmdir()
