@@ -20,6 +20,7 @@ import ssl
 import weakref
 import zlib
 from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import anyio
@@ -192,6 +193,7 @@ class HttpClient:
         url: str,
         *,
         data: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         max_body: int = MAX_BODY_BYTES,
         on_headers: Callable[[httpx.Headers], None] | None = None,
@@ -199,7 +201,8 @@ class HttpClient:
         """Send one request and read at most ``max_body`` bytes of the answer.
 
         ``on_headers``, when given, sees the answer's headers as they arrive
-        (DPoP learns ``DPoP-Nonce`` from them).
+        (DPoP learns ``DPoP-Nonce`` from them). ``json``, when given, is
+        sent as an ``application/json`` body instead of the ``data`` form.
 
         Concurrency and cancellation: safe for concurrent use (httpx pools
         connections). Cancelling the caller abandons the request.
@@ -208,7 +211,7 @@ class HttpClient:
             TokenRequestError: the request could not be completed.
         """
         client = self._get()
-        request = client.build_request(method, url, data=data, headers=headers)
+        request = client.build_request(method, url, data=data, json=json, headers=headers)
         # Bodies are read raw (see _read_bounded); br/zstd would need extra decoders.
         request.headers["Accept-Encoding"] = "gzip, deflate"
         if self._owned:

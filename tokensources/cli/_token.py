@@ -1,6 +1,7 @@
 """``tokensources token``: fetch one access token and print it.
 
-Like ``oauth2l fetch``: one client_credentials request, with a client secret
+Like ``oauth2l fetch``: one client_credentials request (or a token exchange
+or JWT-bearer grant, see ``_token_grants``), with a client secret
 (from an environment variable or stdin, never from the command line, where
 ``ps`` and shell history would see it) sent as such or as the key of an
 assertion (``client_secret_jwt``), a private key (RFC 7523), or a client
@@ -23,10 +24,12 @@ from .._jose import SIGNATURE_ALGORITHMS
 from .._source import TokenSource, aclose_source
 from .._token import Token
 from ..sources import AuthStyle, ClientCredentials, ClientSecretJWT, MutualTLS
+from ..sources._grant import Grant
 from ..sources._secret_jwt_auth import HMAC_ALGORITHMS
 from ._args import positive_float
 from ._exit import EXIT_CODES_HELP, OK, KnownSecrets
 from ._secrets import read_client_secret, read_key_password, read_private_key
+from ._token_grants import CLIENT_CREDENTIALS, GrantSettings, add_grant_flags, grant_source
 from ._urls import check_url, in_cli_terms
 
 __all__ = ["DEFAULT_SECRET_ENV", "TokenSettings", "add_parser", "format_token", "run"]
@@ -46,6 +49,11 @@ and never sent (client_secret_jwt). With --private-key alone the client
 authenticates with a signed JWT (private_key_jwt, RFC 7523) and needs no
 secret; with --certificate and --private-key, with its client certificate
 (tls_client_auth, RFC 8705), the token endpoint verified against --ca.
+
+With --grant token-exchange (RFC 8693) or --grant jwt-bearer (RFC 7523),
+the subject token is read from --subject-token-file and exchanged; the
+client authenticates as above, or not at all when --client-id is left out
+(a public client, as workload identity federation usually is).
 """
 
 _EPILOG = f"""\
@@ -68,6 +76,10 @@ examples:
   tokensources token --issuer https://auth.example.com --client-id my-service \
       --certificate /var/run/tls/tls.crt --private-key /var/run/tls/tls.key \
       --ca /var/run/tls/ca.crt
+
+  # a Kubernetes service-account token exchanged for an access token (RFC 8693)
+  tokensources token --grant token-exchange --token-url https://sts.example.com/token \
+      --subject-token-file /var/run/secrets/tokens/token --audience https://api.example.com
 
 {EXIT_CODES_HELP}"""
 
@@ -93,7 +105,11 @@ def add_parser(subparsers: Any) -> None:
     where.add_argument(
         "--issuer", metavar="URL", help="discover the token endpoint from this issuer's metadata"
     )
-    parser.add_argument("--client-id", required=True, metavar="ID", help="the client id")
+    parser.add_argument(
+        "--client-id",
+        metavar="ID",
+        help="the client id; leave it out for a public client of token-exchange or jwt-bearer",
+    )
     parser.add_argument(
         "--scope",
         action="append",
@@ -113,12 +129,14 @@ def add_parser(subparsers: Any) -> None:
         help="an extra form field, e.g. resource=https://api.example.com (repeatable)",
     )
     _add_credential_flags(parser)
+    add_grant_flags(parser)
     parser.add_argument(
         "--format",
         choices=("token", "header", "json"),
         default="token",
         help="token: the access token alone (default); header: an Authorization header "
-        "line; json: access_token, token_type, expires_at, scope",
+        "line; json: access_token, token_type, expires_at, scope (and issued_token_type "
+        "when the server names it)",
     )
     parser.add_argument(
         "--timeout",
@@ -132,6 +150,9 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="permit plain http:// to a host other than loopback",
     )
+    # --client-id is required by the grant, which argparse cannot express:
+    # run() refuses its absence through this parser, with its usage (status 2).
+    parser.set_defaults(token_parser=parser)
 
 
 def _add_credential_flags(parser: argparse.ArgumentParser) -> None:
@@ -204,7 +225,7 @@ class TokenSettings:
     Attributes:
         token_url: the token endpoint, or None to discover it from ``issuer``.
         issuer: the issuer whose metadata names the token endpoint, or None.
-        client_id: the client id.
+        client_id: the client id, or None for a public client.
         scopes: the scopes to request, space-separated ("" for none).
         audience: the ``audience`` form field, or None.
         params: other form fields.
@@ -223,11 +244,12 @@ class TokenSettings:
         format: ``token``, ``header`` or ``json``.
         timeout: seconds before giving up on the request.
         allow_insecure_http: permit plain http to a host other than loopback.
+        grant: the grant to run and its subject.
     """
 
     token_url: str | None
     issuer: str | None
-    client_id: str
+    client_id: str | None
     scopes: str
     audience: str | None
     params: tuple[tuple[str, str], ...]
@@ -246,6 +268,7 @@ class TokenSettings:
     format: str
     timeout: float
     allow_insecure_http: bool
+    grant: GrantSettings
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> TokenSettings:
@@ -272,11 +295,17 @@ class TokenSettings:
             format=args.format,
             timeout=args.timeout,
             allow_insecure_http=args.allow_insecure_http,
+            grant=GrantSettings.from_args(args),
         )
 
 
 def run(args: argparse.Namespace, secrets: KnownSecrets) -> int:
     """Fetch the token the flags describe and print it in the chosen format."""
+    if args.client_id is None and args.grant == CLIENT_CREDENTIALS:
+        args.token_parser.error(
+            "the following arguments are required: --client-id "
+            "(only --grant token-exchange or jwt-bearer can do without)"
+        )
     settings = TokenSettings.from_args(args)
     token = anyio.run(_fetch, settings, secrets)
     print(format_token(token, settings.format))
@@ -294,6 +323,10 @@ def format_token(token: Token, fmt: str) -> str:
             "expires_at": token.expires_at,
             "scope": token.scope,
         }
+        issued = token.extra.get("issued_token_type")
+        if issued is not None:
+            # RFC 8693 §2.2.1: what a token exchange issued.
+            fields["issued_token_type"] = issued
         return json.dumps(fields, indent=2)
     return token.access_token
 
@@ -302,9 +335,11 @@ async def _fetch(settings: TokenSettings, secrets: KnownSecrets) -> Token:
     for flag, url in (("--token-url", settings.token_url), ("--issuer", settings.issuer)):
         check_url(flag, url, allow_insecure_http=settings.allow_insecure_http)
     async with httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False) as http:
+        sources: list[TokenSource] = []
         try:
-            source = await _build_source(settings, secrets, http)
+            source = await _build_source(settings, secrets, http, sources)
         except ConfigError as exc:
+            await _aclose_all(sources)
             raise in_cli_terms(exc) from None
         try:
             return await source.token()
@@ -313,7 +348,12 @@ async def _fetch(settings: TokenSettings, secrets: KnownSecrets) -> Token:
                 raise
             raise _not_a_token_endpoint(exc, discovered=settings.token_url is None) from None
         finally:
-            await aclose_source(source)
+            await _aclose_all(sources)
+
+
+async def _aclose_all(sources: list[TokenSource]) -> None:
+    for source in reversed(sources):
+        await aclose_source(source)
 
 
 def _not_a_token_endpoint(exc: TokenEndpointError, *, discovered: bool) -> TokenEndpointError:
@@ -332,16 +372,53 @@ def _not_a_token_endpoint(exc: TokenEndpointError, *, discovered: bool) -> Token
 
 
 async def _build_source(
-    settings: TokenSettings, secrets: KnownSecrets, http: httpx.AsyncClient
+    settings: TokenSettings,
+    secrets: KnownSecrets,
+    http: httpx.AsyncClient,
+    sources: list[TokenSource],
 ) -> TokenSource:
-    options: dict[str, Any] = {
+    """The source to ask, built with every source it uses, each added to ``sources`` to close."""
+    _check_combination(settings)
+    client: Grant | None = None
+    if settings.client_id is not None:
+        # Every client-credentials source is a Grant: it lends its authentication.
+        client = cast(Grant, await _client_source(settings, secrets, http))
+        sources.append(client)
+    if settings.grant.kind == CLIENT_CREDENTIALS:
+        if client is None:
+            raise ConfigError(
+                "--client-id is required (only --grant token-exchange or jwt-bearer "
+                "can do without client authentication)"
+            )
+        return client
+    source = await grant_source(
+        settings.grant,
+        token_url=settings.token_url,
+        issuer=settings.issuer,
+        client=client,
+        options=_common_options(settings, http),
+    )
+    sources.append(source)
+    return source
+
+
+def _common_options(settings: TokenSettings, http: httpx.AsyncClient) -> dict[str, Any]:
+    """The constructor arguments every grant source takes from the flags."""
+    return {
         "scopes": settings.scopes,
         "audience": settings.audience,
         "params": dict(settings.params) or None,
         "http": http,
         "allow_insecure_http": settings.allow_insecure_http,
     }
-    _check_combination(settings)
+
+
+async def _client_source(
+    settings: TokenSettings, secrets: KnownSecrets, http: httpx.AsyncClient
+) -> TokenSource:
+    """The client_credentials source of the client flags (it lends other grants its auth)."""
+    options = _common_options(settings, http)
+    client_id = cast(str, settings.client_id)  # _build_source asks only with one
     assertion = {
         "assertion_audience": settings.assertion_audience,
         "assertion_typ": settings.assertion_typ,
@@ -366,13 +443,17 @@ async def _build_source(
             cls = ClientCredentials
             options["auth_style"] = AuthStyle(settings.auth_style)
     if settings.issuer is not None:
-        found = await cls.from_issuer(settings.issuer, settings.client_id, credential, **options)
+        found = await cls.from_issuer(settings.issuer, client_id, credential, **options)
         return cast(TokenSource, found)
-    return cast(TokenSource, cls(settings.token_url, settings.client_id, credential, **options))
+    return cast(TokenSource, cls(settings.token_url, client_id, credential, **options))
 
 
 def _check_combination(settings: TokenSettings) -> None:
     """Refuse flags that belong to another method than the one the others choose."""
+    settings.grant.check()
+    authenticating = settings.certificate or settings.private_key or settings.client_secret_jwt
+    if settings.client_id is None and (authenticating or settings.client_secret_stdin):
+        raise ConfigError("client authentication flags need --client-id")
     if settings.certificate is not None and settings.private_key is None:
         raise ConfigError("--certificate needs --private-key (the certificate's key)")
     if settings.ca is not None and settings.certificate is None:
@@ -394,6 +475,7 @@ async def _mutual_tls(
 ) -> TokenSource:
     """The ``MutualTLS`` source; ``http`` serves discovery only (it carries no certificate)."""
     http = options.pop("http")
+    client_id = cast(str, settings.client_id)
     options.update(
         certificate=settings.certificate,
         private_key=settings.private_key,
@@ -401,10 +483,8 @@ async def _mutual_tls(
         ca=settings.ca,
     )
     if settings.issuer is not None:
-        return await MutualTLS.from_issuer(
-            settings.issuer, settings.client_id, http=http, **options
-        )
-    return MutualTLS(cast(str, settings.token_url), settings.client_id, **options)
+        return await MutualTLS.from_issuer(settings.issuer, client_id, http=http, **options)
+    return MutualTLS(cast(str, settings.token_url), client_id, **options)
 
 
 def _private_key_jwt() -> type:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from typing import Literal
 
 import httpx
 
@@ -124,11 +125,16 @@ async def request_token(
     *,
     secrets: tuple[str, ...] = (),
     dpop: DPoPClient | None = None,
+    body: Literal["form", "json"] = "form",
 ) -> TokenAnswer:
     """POST ``form`` with ``credentials`` to ``token_url``; the answer, judged once.
 
     ``secrets`` are form values besides the client's credentials (a subject
     token, an assertion), masked like them in anything said about the answer.
+
+    ``body="json"`` sends the same fields (the client's form credentials
+    included) as one JSON object, for the endpoints that take JSON (the
+    JSON dialects of token exchange); the answer is read as any other.
 
     With ``dpop``, the request carries a fresh DPoP proof, the answer's
     ``DPoP-Nonce`` is learned (whatever the answer), and a DPoP token comes
@@ -143,17 +149,18 @@ async def request_token(
     """
     headers = {"Accept": "application/json", **credentials.headers}
     masked = (*credentials.secrets, *secrets)
+    fields = {**form, **credentials.form}
+    data, json = (None, fields) if body == "json" else (fields, None)
     if dpop is None:
-        raw = await http.request(
-            "POST", token_url, data={**form, **credentials.form}, headers=headers
-        )
+        raw = await http.request("POST", token_url, data=data, json=json, headers=headers)
         return judge_token_response(raw, secrets=masked)
     # RFC 9449 §4.1: the proof travels in the DPoP header of every token request.
     headers["DPoP"] = dpop.proof(token_url)
     raw = await http.request(
         "POST",
         token_url,
-        data={**form, **credentials.form},
+        data=data,
+        json=json,
         headers=headers,
         on_headers=dpop.listener(token_url),
     )
@@ -168,6 +175,7 @@ async def send_token_request(
     *,
     secrets: tuple[str, ...] = (),
     dpop: DPoPClient | None = None,
+    body: Literal["form", "json"] = "form",
 ) -> TokenAnswer:
     """The whole token exchange of a grant: ``client``'s requests, and one nonce retry.
 
@@ -179,7 +187,7 @@ async def send_token_request(
     answer of the retry, is returned as it is: no loop, whatever the server
     says.
 
-    ``secrets`` are masked as in ``request_token``.
+    ``secrets`` are masked, and ``body`` chosen, as in ``request_token``.
 
     Concurrency and cancellation: at most two exchanges, one after the
     other; safe for concurrent use. Cancelling abandons the one in flight.
@@ -187,7 +195,9 @@ async def send_token_request(
     Raises:
         TokenRequestError: a request could not be completed.
     """
-    attempt = functools.partial(request_token, http, token_url, form, secrets=secrets, dpop=dpop)
+    attempt = functools.partial(
+        request_token, http, token_url, form, secrets=secrets, dpop=dpop, body=body
+    )
     nonce_sent = dpop.nonces.get(token_url) if dpop is not None else None
     answer = await client.authenticate(attempt, token_url)
     if dpop is not None and dpop.wants_retry(answer, token_url, nonce_sent):

@@ -18,6 +18,9 @@ __all__ = ["JWTBearerGrant"]
 class JWTBearerGrant:
     """Issues a token for the ``sub`` of a trusted JWT ``assertion`` (RFC 7523 §3 checks).
 
+    The request may be a form or, in the JSON dialect, one JSON object of the
+    same parameters (see ``parse_token_request``).
+
     Args:
         issuer: the issuer's defaults (audience, token lifetime).
         tokens: signs the access tokens.

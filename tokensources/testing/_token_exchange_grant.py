@@ -29,7 +29,9 @@ class TokenExchangeGrant:
     The issued token's ``sub`` is the subject's, ``client_id`` the client's;
     an actor appears as the ``act`` claim (RFC 8693 §4.1). Its lifetime is
     the client's, and no longer than the subject's when the subject's
-    workload issuer is ``bound_to_subject``.
+    workload issuer is ``bound_to_subject``. The request may be a form or,
+    in the JSON dialect, one JSON object of the same parameters (see
+    ``parse_token_request``).
 
     Args:
         issuer: the issuer's defaults (audience, token lifetime, clock).
