@@ -19,7 +19,7 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import ClientCredentials, blocking
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
 from tokensources.wrappers import Reuse, reuse

@@ -11,7 +11,7 @@ How examples are run (read this before writing one):
   ``httpx.Client`` runs in a worker thread, as a script would.
 - Write real provider URLs. Every ``httpx`` client made without an explicit
   transport talks to one in-process testing server (see
-  ``tests/docs_world.py``): token endpoints, discovery for any issuer, the
+  ``tests/support/docs_world.py``): token endpoints, discovery for any issuer, the
   JWKS and the demo API at ``https://api.example.com/api/private`` all work;
   the tokens' issuer is ``https://idp.example.com``. Any client id works
   with the secret in ``CLIENT_SECRET`` (also ``TOKENSOURCES_CLIENT_SECRET``);
@@ -66,7 +66,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.docs_world import DOCS_SECRET, DocsWorld
+from tests.support.docs_world import DOCS_SECRET, DocsWorld
 from tests.support.redis_servers import RedisServer
 from tokensources.shared import default_store
 from tokensources.testing import pytest_plugin

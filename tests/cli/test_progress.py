@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources.cli._load import LoadResult
 from tokensources.cli._progress import LOG_INTERVAL, Progress
 

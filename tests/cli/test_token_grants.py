@@ -14,8 +14,8 @@ import jwt
 import pytest
 import trustme
 
-from tests.sources.mtls import issued, server_context
 from tests.support.cli import SECRET_ENV, run_cli
+from tests.support.mtls import issued, server_context
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
 
 SA = "system:serviceaccount:default:workload"

@@ -9,8 +9,8 @@ import anyio.from_thread
 import pytest
 import trustme
 
-from tests.sources.mtls import issued, server_context
 from tests.support.cli import SECRET_ENV, run_cli
+from tests.support.mtls import issued, server_context
 from tokensources.testing import AuthorizationServer
 
 LONG_SECRET = "a-client-secret-long-enough-for-hs256-hs384-and-hs512-as-well-too"

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources.testing import AuthorizationServer
 from tokensources.testing._dpop import TokenEndpointDPoP
 

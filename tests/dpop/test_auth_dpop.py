@@ -17,7 +17,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import ClientCredentials, ConfigError, DPoPKey, Static, Token, TokenAuth, reuse
 from tokensources.sources._dpop_key import access_token_hash
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import ConfigError, DPoPKey
 from tokensources._jose import jwk_thumbprint
 from tokensources.sources._dpop_key import (

@@ -17,8 +17,8 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.clock import FakeClock
-from tests.sources.mtls import issued
+from tests.support.clock import FakeClock
+from tests.support.mtls import issued
 from tokensources import (
     ClientAssertion,
     ClientCredentials,

@@ -11,7 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import ConfigError, DPoPKey, InvalidTokenError
 from tokensources._jose import sign
 from tokensources.sources._dpop_key import access_token_hash

@@ -18,7 +18,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import DPoPKey, Token, TokenEndpointError, reuse
 from tokensources._http import HttpClient
 from tokensources._wire import TokenAnswer

@@ -10,7 +10,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import ConfigError, DPoPKey, TokenEndpointError
 from tokensources._http import HttpClient
 from tokensources._wire import TokenAnswer

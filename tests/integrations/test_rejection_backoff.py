@@ -18,7 +18,7 @@ import anyio.from_thread
 import pytest
 import requests
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import ClientCredentials
 from tokensources._rejections import origin
 from tokensources.aiohttp import TokenMiddleware

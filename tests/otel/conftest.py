@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import ClientCredentials, buffer, reuse
 from tokensources.otel import Instrumentation, instrument
 from tokensources.testing import AuthorizationServer

@@ -11,8 +11,8 @@ import logging
 import anyio
 import pytest
 
-from tests.clock import FakeClock
 from tests.otel.conftest import SCOPE, SECRET, Telemetry, World
+from tests.support.clock import FakeClock
 from tokensources import TokenEndpointError
 from tokensources._identity import shared_identity
 from tokensources._redact import fingerprint

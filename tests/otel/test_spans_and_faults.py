@@ -19,8 +19,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
-from tests.clock import FakeClock
 from tests.otel.conftest import Telemetry, World, make_world
+from tests.support.clock import FakeClock
 from tokensources import TokenEndpointError
 from tokensources.otel import instrument
 from tokensources.testing import AuthorizationServer

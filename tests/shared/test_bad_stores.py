@@ -22,7 +22,7 @@ import redis.asyncio
 import valkey
 from coredis.connection import TCPLocation
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.support.redis_clients import Flavour, open_clients
 from tests.support.redis_servers import RedisServer, running
 from tests.support.redis_topologies import Node, wait_until

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 import redis.asyncio
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.support.shared_helpers import FleetTime, make_source
 from tokensources import Token, TokenSource
 from tokensources.shared import RedisShared

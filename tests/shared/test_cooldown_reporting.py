@@ -14,7 +14,7 @@ import anyio.abc
 import pytest
 import redis.asyncio
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.support.shared_helpers import make_source
 from tokensources import Token, TokenSource
 from tokensources.shared import RedisShared

@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.support.redis_clients import Flavour, open_clients
 from tests.support.redis_servers import running
 from tests.support.redis_topologies import (

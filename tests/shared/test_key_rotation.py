@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.support.redis_clients import Flavour, open_clients
 from tests.support.redis_servers import RedisServer
 from tests.support.shared_helpers import call_many, make_source

@@ -9,7 +9,7 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.support.shared_helpers import call_many, make_source
 from tokensources import ConfigError, Static, TokenEndpointError
 from tokensources.shared import InMemoryShared, SharedStore, default_store

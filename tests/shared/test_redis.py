@@ -22,7 +22,7 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.support.redis_servers import RedisServer, free_port
 from tests.support.shared_helpers import CommandCounter, call_many, make_source
 from tokensources import ConfigError, Static, Token, TokenEndpointError, TokenEvent

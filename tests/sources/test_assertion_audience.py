@@ -14,9 +14,9 @@ import anyio
 import httpx
 import pytest
 
-from tests.clock import FakeClock
-from tests.sources import signing_keys
 from tests.sources.test_client_secret_jwt import Sent
+from tests.support import signing_keys
+from tests.support.clock import FakeClock
 from tokensources import ConfigError, TokenEndpointError
 from tokensources.sources._assertion import CLIENT_AUTHENTICATION_TYP
 from tokensources.sources._assertion_grant import AssertionGrant

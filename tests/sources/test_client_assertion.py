@@ -9,9 +9,9 @@ import anyio
 import httpx
 import pytest
 
-from tests.clock import FakeClock
-from tests.sources import signing_keys
 from tests.sources.test_client_secret_jwt import Sent
+from tests.support import signing_keys
+from tests.support.clock import FakeClock
 from tokensources import ConfigError, Static, Token, TokenEndpointError, TokenExpiredError
 from tokensources._jose import sign
 from tokensources.sources._client_assertion import ClientAssertion

@@ -17,8 +17,8 @@ import httpx
 import jwt
 import pytest
 
-from tests.clock import FakeClock
-from tests.sources import signing_keys
+from tests.support import signing_keys
+from tests.support.clock import FakeClock
 from tokensources import (
     ClientCredentials,
     ConfigError,

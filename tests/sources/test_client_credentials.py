@@ -10,7 +10,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import (
     AuthStyle,
     ClientCredentials,

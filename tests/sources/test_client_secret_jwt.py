@@ -11,7 +11,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import ConfigError, TokenEndpointError
 from tokensources.sources._assertion import CLIENT_ASSERTION_TYPE
 from tokensources.sources._client_credentials import ClientCredentials

@@ -22,9 +22,9 @@ import anyio
 import httpx
 import pytest
 
-from tests.clock import FakeClock
-from tests.sources import signing_keys
-from tests.sources.echo import SHAPES, ReflectingEndpoint, Shape
+from tests.support import signing_keys
+from tests.support.clock import FakeClock
+from tests.support.echo import SHAPES, ReflectingEndpoint, Shape
 from tokensources import (
     AuthStyle,
     ClientCredentials,

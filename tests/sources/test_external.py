@@ -13,7 +13,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import (
     ConfigError,
     Token,

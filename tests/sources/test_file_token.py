@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import ConfigError, TokenRequestError, reuse
 from tokensources.sources._file_token import FileToken
 from tokensources.testing._token_files import KubernetesTokenFile

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import jwt
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import ConfigError, TokenEndpointError, TokenResponseError, reuse
 from tokensources.sources._github_actions import GitHubActionsOIDC
 from tokensources.testing._actions_service import ActionsTokenService

@@ -9,7 +9,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import (
     AuthStyle,
     ClientCredentials,

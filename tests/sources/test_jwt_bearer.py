@@ -8,7 +8,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import (
     ClientCredentials,
     ConfigError,

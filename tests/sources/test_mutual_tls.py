@@ -11,8 +11,8 @@ import jwt
 import pytest
 import trustme
 
-from tests.clock import FakeClock
-from tests.sources.mtls import Pair, issued, self_signed, server_context, serving
+from tests.support.clock import FakeClock
+from tests.support.mtls import Pair, issued, self_signed, server_context, serving
 from tokensources import TokenEndpointError, TokenRequestError
 from tokensources.sources._mutual_tls import MutualTLS
 from tokensources.testing import AuthorizationServer

@@ -11,8 +11,8 @@ import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
 
-from tests.clock import FakeClock
-from tests.sources.mtls import Pair, issued, self_signed
+from tests.support.clock import FakeClock
+from tests.support.mtls import Pair, issued, self_signed
 from tokensources import ConfigError
 from tokensources.sources._mutual_tls import MutualTLS
 

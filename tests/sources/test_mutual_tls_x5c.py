@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from tests.clock import FakeClock
-from tests.sources.mtls import Pair, self_signed, server_context, serving
+from tests.support.clock import FakeClock
+from tests.support.mtls import Pair, self_signed, server_context, serving
 from tokensources import ConfigError, MutualTLS, TokenEndpointError
 from tokensources.testing import AuthorizationServer
 

@@ -11,8 +11,8 @@ import httpx
 import jwt
 import pytest
 
-from tests.clock import FakeClock
-from tests.sources import signing_keys
+from tests.support import signing_keys
+from tests.support.clock import FakeClock
 from tokensources import ConfigError, TokenEndpointError, TokenResponseError
 from tokensources.sources._private_key_jwt import CLIENT_ASSERTION_TYPE, PrivateKeyJWT
 from tokensources.testing import AuthorizationServer

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.x509.oid import NameOID
 
-from tests.clock import FakeClock
-from tests.sources import signing_keys
+from tests.support import signing_keys
+from tests.support.clock import FakeClock
 from tokensources import ConfigError
 from tokensources._jose import jwk_thumbprint
 from tokensources.sources._private_key_jwt import PrivateKeyJWT

@@ -7,8 +7,8 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.clock import FakeClock
-from tests.sources import signing_keys
+from tests.support import signing_keys
+from tests.support.clock import FakeClock
 from tokensources import ConfigError
 from tokensources.sources._signed_assertion import SignedAssertion
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import ConfigError, Static, Token, TokenExpiredError
 
 pytestmark = pytest.mark.anyio

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import anyio
 import redis.asyncio
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.support.redis_servers import RedisServer
 from tokensources import ClientCredentials, Token, TokenSource
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from tests.clock import FakeClock
-from tests.testing.keys import PrivateKey
+from tests.support.clock import FakeClock
+from tests.support.testing_keys import PrivateKey
 from tokensources.testing import AuthorizationServer
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import ConfigError
 from tokensources.testing import DEMO_CLIENT_ID, AuthorizationServer
 

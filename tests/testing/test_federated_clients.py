@@ -8,7 +8,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.testing.keys import PrivateKey, public_jwk
+from tests.support.testing_keys import PrivateKey, public_jwk
 from tokensources import ConfigError
 from tokensources._jose import sign
 from tokensources.sources._assertion import CLIENT_ASSERTION_TYPE

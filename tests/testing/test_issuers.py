@@ -7,7 +7,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import ClientCredentials, ConfigError, InvalidTokenError
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer, Tenant
 

@@ -7,7 +7,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import InvalidTokenError
 from tokensources.testing import AuthorizationServer
 

@@ -10,8 +10,8 @@ import httpx
 import jwt
 import pytest
 
-from tests.clock import FakeClock
-from tests.testing.keys import PrivateKey, public_jwk
+from tests.support.clock import FakeClock
+from tests.support.testing_keys import PrivateKey, public_jwk
 from tokensources._jose import SIGNATURE_ALGORITHMS, sign
 from tokensources.testing import AuthorizationServer
 

@@ -6,7 +6,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import ClientCredentials, ConfigError, TokenEndpointError, reuse
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer, Quota
 

@@ -9,8 +9,8 @@ import httpx
 import jwt
 import pytest
 
-from tests.clock import FakeClock
-from tests.testing.keys import PrivateKey, public_jwk
+from tests.support.clock import FakeClock
+from tests.support.testing_keys import PrivateKey, public_jwk
 from tokensources import ConfigError, DPoPKey
 from tokensources.testing import (
     DEMO_CLIENT_ID,

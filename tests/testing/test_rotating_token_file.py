@@ -8,7 +8,7 @@ import anyio
 import jwt
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import ConfigError, FileToken, reuse
 from tokensources.testing import AuthorizationServer
 

@@ -18,15 +18,22 @@ from tokensources import (
     ClientAssertion,
     ClientCredentials,
     ClientSecretJWT,
+    DPoPKey,
     External,
+    FileToken,
+    GitHubActionsOIDC,
     InMemoryShared,
+    JWTBearer,
     MutualTLS,
     PrivateKeyJWT,
     Reuse,
+    SignedAssertion,
     Static,
     Token,
     TokenAuth,
+    TokenExchange,
     TokenSource,
+    blocking,
     buffer,
     retry,
     reuse,
@@ -142,3 +149,21 @@ async def verify(token: str) -> None:
     verifier = JWTVerifier("https://idp.example/", "https://api.example")
     claims = await verifier.verify(token)
     require_scopes(claims, "read:messages")
+
+
+async def workload_identity(pem: bytes) -> list[TokenSource]:
+    key = DPoPKey.generate()
+    subject = FileToken("/var/run/secrets/tokens/token")
+    assertion = SignedAssertion(pem, issuer="svc", subject="svc", audience="https://sts.example")
+    exchange = TokenExchange(
+        "https://sts.example/token", subject, audience="https://api.example", body="json", dpop=key
+    )
+    bearer = JWTBearer("https://idp.example/token", assertion, scopes=["read"], body="json")
+    nested = TokenExchange(
+        "https://idp.example/token",
+        exchange,
+        client=ClientCredentials("https://idp.example/token", "id", "secret"),
+    )
+    token: Token = blocking(reuse(nested)).token()
+    assert token.jkt is None or isinstance(token.jkt, str)
+    return [exchange, bearer, nested, GitHubActionsOIDC(audience="api://AzureADTokenExchange")]

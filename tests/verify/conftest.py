@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from tests.clock import FakeClock
-from tests.verify.introspection_world import IntrospectionWorld, make_world
+from tests.support.clock import FakeClock
+from tests.support.introspection_world import IntrospectionWorld, make_world
 from tokensources.testing import AuthorizationServer
 from tokensources.verify import JWTVerifier
 

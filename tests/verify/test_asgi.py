@@ -10,7 +10,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.verify.conftest import (
     MakeVerifier,
     hs256_with_public_key,

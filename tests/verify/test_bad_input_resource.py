@@ -18,7 +18,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.verify.conftest import MakeVerifier, jwk_of, other_rsa_key
 from tokensources import (
     InvalidTokenError,

@@ -12,7 +12,7 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.sources.mtls import Pair, issued
+from tests.support.mtls import Pair, issued
 from tests.verify.conftest import MakeVerifier
 from tokensources import InvalidTokenError
 from tokensources.sources._certificates import x5t_s256

@@ -8,7 +8,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import TokenSourceError
 from tokensources.testing import AuthorizationServer
 from tokensources.verify import JWTVerifier

@@ -8,7 +8,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.verify.conftest import MakeVerifier
 from tokensources import ClientCredentials, DPoPKey, InvalidTokenError, TokenAuth, reuse
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer

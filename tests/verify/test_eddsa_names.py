@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
 from jwt.algorithms import OKPAlgorithm
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.verify.conftest import b64, parts, segment
 from tokensources import ConfigError, InvalidTokenError
 from tokensources.testing import AuthorizationServer

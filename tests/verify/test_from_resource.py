@@ -16,7 +16,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import (
     ClientCredentials,
     ConfigError,

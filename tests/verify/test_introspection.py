@@ -10,8 +10,8 @@ import anyio
 import httpx
 import pytest
 
-from tests.clock import FakeClock
-from tests.verify.introspection_world import (
+from tests.support.clock import FakeClock
+from tests.support.introspection_world import (
     AUDIENCE,
     ISSUER,
     RESOURCE_CLIENT,

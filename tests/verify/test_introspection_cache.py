@@ -9,8 +9,8 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from tests.clock import FakeClock
-from tests.verify.introspection_world import IntrospectionWorld
+from tests.support.clock import FakeClock
+from tests.support.introspection_world import IntrospectionWorld
 from tokensources import InvalidTokenError
 from tokensources.verify import Claims
 

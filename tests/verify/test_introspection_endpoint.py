@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.clock import FakeClock
-from tests.verify.introspection_world import (
+from tests.support.clock import FakeClock
+from tests.support.introspection_world import (
     AUDIENCE,
     INTROSPECTION_URL,
     ISSUER,

@@ -7,7 +7,7 @@ import secrets
 import anyio
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.verify.conftest import MakeVerifier, resign, unpublished_key
 from tokensources import InvalidTokenError, TokenEndpointError, TokenSourceError
 from tokensources.testing import AuthorizationServer

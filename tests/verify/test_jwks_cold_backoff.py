@@ -8,7 +8,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.verify.conftest import MakeVerifier
 from tokensources import InvalidTokenError, TokenEndpointError, TokenSourceError
 from tokensources.testing import AuthorizationServer

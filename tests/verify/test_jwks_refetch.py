@@ -8,7 +8,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.verify.conftest import resign, unpublished_key
 from tokensources import InvalidTokenError
 from tokensources.testing import AuthorizationServer

@@ -10,7 +10,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.verify.conftest import jwk_of, other_ec_key, other_rsa_key, parts
 from tokensources import InvalidTokenError
 from tokensources.testing import AuthorizationServer

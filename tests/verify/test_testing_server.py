@@ -6,7 +6,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.verify.conftest import MakeVerifier
 from tokensources import ConfigError, InvalidTokenError
 from tokensources.testing import AuthorizationServer

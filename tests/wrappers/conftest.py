@@ -9,7 +9,7 @@ import anyio.lowlevel
 import httpx
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import AuthStyle, ClientCredentials, Token, TokenEvent
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.wrappers.conftest import ScriptedSource
 from tokensources import ClientCredentials, ConfigError, Token
 from tokensources.testing import AuthorizationServer

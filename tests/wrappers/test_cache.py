@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import anyio
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import TokenExpiredError, TokenRequestError
 from tokensources._cache import Cache, Entry, Observer
 

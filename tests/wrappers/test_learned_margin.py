@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import Token
 from tokensources.wrappers._margin import DelayQuantile
 from tokensources.wrappers._policy import Settings, deadlines

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import Token
 from tokensources.wrappers import Buffer, buffer, reuse
 

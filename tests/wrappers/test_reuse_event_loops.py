@@ -7,7 +7,7 @@ import asyncio
 import anyio
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources import Token
 from tokensources.wrappers import Reuse, reuse
 

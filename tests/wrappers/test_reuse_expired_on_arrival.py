@@ -8,7 +8,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.wrappers.conftest import ScriptedSource
 from tokensources import AuthStyle, ClientCredentials, Token, TokenExpiredError
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer

@@ -7,7 +7,7 @@ import anyio.lowlevel
 import httpx
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.wrappers.conftest import EventLog, ScriptedSource
 from tokensources import (
     ClientCredentials,

@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.wrappers.conftest import EventLog, ScriptedSource
 from tokensources import ClientCredentials
 from tokensources.testing import AuthorizationServer

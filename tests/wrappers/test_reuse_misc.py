@@ -7,7 +7,7 @@ import logging
 import anyio
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.wrappers.conftest import EventLog, ScriptedSource
 from tokensources import ClientCredentials, ConfigError, Token, TokenEvent
 from tokensources.testing import AuthorizationServer

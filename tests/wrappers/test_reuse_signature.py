@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.wrappers.conftest import ScriptedSource
 from tokensources.wrappers import Reuse, reuse
 

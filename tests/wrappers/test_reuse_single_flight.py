@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.wrappers.conftest import EventLog, ScriptedSource
 from tokensources import ClientCredentials, Token, TokenEndpointError
 from tokensources.testing import AuthorizationServer

@@ -7,7 +7,7 @@ import logging
 import anyio
 import pytest
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tests.wrappers.conftest import EventLog, ScriptedSource
 from tokensources import ClientCredentials, Token, TokenEndpointError
 from tokensources.testing import DEMO_CLIENT_SECRET, AuthorizationServer

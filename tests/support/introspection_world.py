@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import httpx
 
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 from tokensources.testing._access_tokens import AccessTokens
 from tokensources.testing._client_auth import ClientAuthenticator
 from tokensources.testing._clients import ClientRegistry
