@@ -196,7 +196,7 @@ def _token_or_error(
         return _response_error(raw, "the token response is larger than the read limit", secrets)
     if fields is None:
         media = raw.content_type or "missing"
-        what = f"the token response is not a JSON object (content type {media!r})"
+        what = f"the token response is not JSON (content type {media!r})"
         return _response_error(raw, what, secrets)
     return _token_from(raw, fields, secrets)
 
