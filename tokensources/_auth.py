@@ -7,17 +7,16 @@ import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Generator
 from functools import partial
-from types import TracebackType
 
 import anyio
 import anyio.lowlevel
 import httpx
 
 from ._bridge import acquire_bridge, release_bridge
-from ._cache import failure_delay
+from ._closing import Closing
 from ._dpop_auth import BoundSend, DPoPRequests
 from ._errors import ConfigError
-from ._log import logger
+from ._rejections import Rejections, origin
 from ._source import Clock, FreshSource, TokenSource
 from ._token import Token
 from .wrappers._margin import LearnsDelays
@@ -25,14 +24,9 @@ from .wrappers._margin import LearnsDelays
 __all__ = ["TokenAuth"]
 
 _UNAUTHORIZED = 401
-# The first pause after an API rejected a fresh token; it doubles (with
-# jitter) while the rejections go on, up to the cache's failure cap.
-_FIRST_REJECTION_BACKOFF = 1.0
-# How many rejecting APIs are remembered at once; the oldest is forgotten first.
-_MAX_REJECTING_ORIGINS = 64
 
 
-class TokenAuth(httpx.Auth):
+class TokenAuth(Closing, httpx.Auth):
     """Authenticates ``httpx`` requests with tokens from a token source.
 
     Every request gets ``Authorization: <token_type> <access_token>``, with
@@ -157,7 +151,7 @@ class TokenAuth(httpx.Auth):
         self._fresh: Callable[[], Token | None] = (
             source.fresh if isinstance(source, FreshSource) else _nothing_fresh
         )
-        self._rejections = _Rejections(clock)
+        self._rejections = Rejections(clock)
         self._dpop = DPoPRequests()
         self._bridge = acquire_bridge(source, private_backend=portal_backend)
         # The bridge is shared per source; a forgotten TokenAuth still lets go.
@@ -287,9 +281,9 @@ class TokenAuth(httpx.Auth):
             self._answered(learner, token, attached_at, response, challenged=challenged)
         if response.status_code != _UNAUTHORIZED:
             if self._rejections.origins:
-                self._rejections.answered(request.url, response.status_code)
+                self._rejections.answered(origin(str(request.url)), response.status_code)
             return _Next.DONE
-        if challenged or self._rejections.backing_off(request.url):
+        if challenged or self._rejections.backing_off(origin(str(request.url))):
             return _Next.DONE  # a nonce challenge rejects nothing
         # A body that cannot be sent again: the next request gets the fresh token.
         return _Next.REFRESH if replayable else _Next.INVALIDATE
@@ -308,7 +302,7 @@ class TokenAuth(httpx.Auth):
         learner = self._learner
         # A fresh token that expired on its way says nothing against the API.
         if learner is None or not self._answered(learner, token, attached_at, response):
-            self._rejections.answered(request.url, response.status_code)
+            self._rejections.answered(origin(str(request.url)), response.status_code)
 
     def _attach(
         self, request: httpx.Request, token: Token, bound: BoundSend | None, *, resend: bool = False
@@ -361,17 +355,6 @@ class TokenAuth(httpx.Auth):
         ``RuntimeError``.
         """
         self._release()
-
-    def __enter__(self) -> TokenAuth:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"TokenAuth({self._source!r})"
@@ -431,53 +414,6 @@ class _InFlight:
                 return
             finally:
                 await flow.aclose()
-
-
-class _Rejections:
-    """The APIs (by origin) that answered 401 even to a fresh token, and their backoff.
-
-    Safe for concurrent use: a race between requests costs at most one
-    extra token request, never a wrong answer.
-
-    Attributes:
-        origins: each rejecting origin's consecutive rejections and the
-            instant its backoff ends; empty in the normal case, so that a
-            request pays one truth test for all this.
-    """
-
-    __slots__ = ("_clock", "origins")
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self.origins: dict[str, tuple[int, float]] = {}
-
-    def backing_off(self, url: httpx.URL) -> bool:
-        """Whether a 401 from ``url`` is to be returned as it is, without a fresh token."""
-        rejected = self.origins.get(_origin(url))
-        return rejected is not None and self._clock() < rejected[1]
-
-    def answered(self, url: httpx.URL, status: int) -> None:
-        """Note the answer to a request: a 401 to a fresh token, or a 2xx that ends a backoff."""
-        origin = _origin(url)
-        if status == _UNAUTHORIZED:
-            failures = self.origins.pop(origin, (0, 0.0))[0] + 1
-            delay = failure_delay(_FIRST_REJECTION_BACKOFF, failures)
-            self.origins[origin] = (failures, self._clock() + delay)
-            while len(self.origins) > _MAX_REJECTING_ORIGINS:
-                del self.origins[next(iter(self.origins))]
-            logger.warning(
-                "%s rejected a fresh token too (401): its 401s are returned as they are, "
-                "without a new token, for %.1fs",
-                origin,
-                delay,
-            )
-        elif 200 <= status < 300 and self.origins.pop(origin, None) is not None:
-            logger.info("%s accepts the token again", origin)
-
-
-def _origin(url: httpx.URL) -> str:
-    """``https://api.example``: what tells one API from another (never a path or query)."""
-    return f"{url.scheme}://{url.netloc.decode('ascii')}"
 
 
 def _nothing_fresh() -> Token | None:

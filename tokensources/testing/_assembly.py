@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from ._access_tokens import AccessTokens
 from ._answers import QueuedAnswers
 from ._api import DemoApi
-from ._assertion_auth import LEEWAY, PrivateKeyJWT
+from ._assertion_auth import PrivateKeyJWT
+from ._assertion_claims import LEEWAY
 from ._claim_mappings import ClaimMappings
 from ._client_auth import ClientAuthenticator
 from ._client_credentials import ClientCredentialsGrant

@@ -22,6 +22,7 @@ import jwt
 from .._jose import SIGNATURE_ALGORITHMS, operation, verify_signature
 from .._source import Clock
 from ..sources._private_key_jwt import CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME
+from ._assertion_claims import check_audience_and_lifetime
 from ._clients import ClientRegistry, RegisteredClient
 from ._federation import FederatedTrust, check_federated_claims
 from ._oauth_errors import OAuthError, invalid_client
@@ -31,7 +32,6 @@ from ._token_request import TokenRequest
 
 __all__ = [
     "ASSERTION_ALGORITHMS",
-    "LEEWAY",
     "AssertionMethod",
     "PrivateKeyJWT",
     "assertion_alg",
@@ -43,10 +43,9 @@ __all__ = [
 # symmetric "HS256" assertion checked against a public key is the classic
 # algorithm-confusion attack.
 ASSERTION_ALGORITHMS = SIGNATURE_ALGORITHMS
-# Seconds of clock difference forgiven in exp and nbf. An assertion's exp may
-# be at most MAX_ASSERTION_LIFETIME (one hour, PrivateKeyJWT's own limit and
-# Okta's) ahead, so every assertion the library can send is accepted here.
-LEEWAY = 5.0
+# An assertion's exp may be at most MAX_ASSERTION_LIFETIME (one hour,
+# PrivateKeyJWT's own limit and Okta's) ahead, so every assertion the library
+# can send is accepted here.
 
 
 def check_assertion_claims(
@@ -68,24 +67,17 @@ def check_assertion_claims(
     """
     if claims.get("iss") != client_id or claims.get("sub") != client_id:
         raise invalid_client("the assertion's iss and sub must both be the client id")
-    aud = claims.get("aud")
-    aud_values = aud if isinstance(aud, list) else [aud]
-    if not any(isinstance(value, str) and value in audiences for value in aud_values):
-        raise invalid_client("the assertion's aud is not this token endpoint or issuer")
-    exp = claims.get("exp")
-    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
-        raise invalid_client("the assertion has no numeric exp")
-    if exp <= now - LEEWAY:
-        raise invalid_client("the assertion has expired")
-    if exp > now + MAX_ASSERTION_LIFETIME + LEEWAY:
-        raise invalid_client("the assertion's exp is too far in the future")
-    nbf = claims.get("nbf")
-    if isinstance(nbf, (int, float)) and nbf > now + LEEWAY:
-        raise invalid_client("the assertion is not valid yet (nbf)")
+    exp = check_audience_and_lifetime(
+        claims,
+        audiences,
+        now,
+        aud_refusal="the assertion's aud is not this token endpoint or issuer",
+        max_lifetime=MAX_ASSERTION_LIFETIME,
+    )
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti:
         raise invalid_client("the assertion has no jti")
-    if not replays.first_use((client_id, jti), float(exp)):
+    if not replays.first_use((client_id, jti), exp):
         raise invalid_client("the assertion's jti was already used")
 
 

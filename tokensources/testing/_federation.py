@@ -24,6 +24,7 @@ import jwt
 
 from .._errors import ConfigError
 from .._jose import SIGNATURE_ALGORITHMS, operation, verify_signature
+from ._assertion_claims import check_audience_and_lifetime
 from ._oauth_errors import invalid_client
 from ._public_keys import ClientKey, load_jwks
 
@@ -31,8 +32,6 @@ __all__ = ["FederatedTrust", "KeysInput", "check_federated_claims", "trust"]
 
 KeysInput = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
 """A JWK Set (or one JWK) of public keys, or a callable returning the current one."""
-# Seconds of clock difference forgiven in exp, nbf and iat.
-_LEEWAY = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,15 +144,9 @@ def check_federated_claims(
     if claims.get("sub") != federation.subject:
         raise invalid_client("the assertion's sub is not the subject this client trusts")
     accepted = federation.audiences if federation.audiences is not None else tuple(own)
-    aud = claims.get("aud")
-    aud_values = aud if isinstance(aud, list) else [aud]
-    if not any(isinstance(value, str) and value in accepted for value in aud_values):
-        raise invalid_client("the assertion's aud is not an audience this client accepts")
-    exp = claims.get("exp")
-    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
-        raise invalid_client("the assertion has no numeric exp")
-    if exp <= now - _LEEWAY:
-        raise invalid_client("the assertion has expired")
-    nbf = claims.get("nbf")
-    if isinstance(nbf, (int, float)) and nbf > now + _LEEWAY:
-        raise invalid_client("the assertion is not valid yet (nbf)")
+    check_audience_and_lifetime(
+        claims,
+        accepted,
+        now,
+        aud_refusal="the assertion's aud is not an audience this client accepts",
+    )
