@@ -45,6 +45,7 @@ __all__ = [
     "DPoPKey",
     "access_token_hash",
     "loaded_key",
+    "new_private_key",
     "target_uri",
 ]
 
@@ -142,6 +143,29 @@ def _signer(algorithm: str, key: Any) -> Callable[[bytes], bytes]:
     return functools.partial(implementation.sign, key=prepared)
 
 
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+
+
+def new_private_key(algorithm: str) -> PrivateKey:
+    """A private key made now for ``algorithm``: P-256, P-384, Ed25519 or 2048-bit RSA.
+
+    Raises:
+        ConfigError: ``algorithm`` is not one of ``DPOP_ALGORITHMS``.
+    """
+    if algorithm == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if algorithm == "ES384":
+        return ec.generate_private_key(ec.SECP384R1())
+    if algorithm == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    if algorithm in ("RS256", "PS256"):
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    raise ConfigError(
+        f"a DPoP key's algorithm must be one of {', '.join(DPOP_ALGORITHMS)}, "
+        f"not {str(algorithm)[:16]!r}"
+    )
+
+
 class DPoPKey:
     """A private key for DPoP (RFC 9449), and the proofs of possession it signs.
 
@@ -218,21 +242,7 @@ class DPoPKey:
         Raises:
             ConfigError: ``algorithm`` is not one of ``DPOP_ALGORITHMS``.
         """
-        key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
-        if algorithm == "ES256":
-            key = ec.generate_private_key(ec.SECP256R1())
-        elif algorithm == "ES384":
-            key = ec.generate_private_key(ec.SECP384R1())
-        elif algorithm == "EdDSA":
-            key = ed25519.Ed25519PrivateKey.generate()
-        elif algorithm in ("RS256", "PS256"):
-            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        else:
-            raise ConfigError(
-                f"DPoPKey.generate takes one of {', '.join(DPOP_ALGORITHMS)}, "
-                f"not {str(algorithm)[:16]!r}"
-            )
-        return cls(key, algorithm=algorithm, clock=clock)
+        return cls(new_private_key(algorithm), algorithm=algorithm, clock=clock)
 
     def __repr__(self) -> str:
         return f"DPoPKey(algorithm={self.algorithm!r}, thumbprint={self.thumbprint!r})"
