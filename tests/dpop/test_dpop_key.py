@@ -252,3 +252,20 @@ def test_a_bound_token_finds_its_key_while_the_key_is_loaded() -> None:
     assert (
         loaded_key(jwk_thumbprint(json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private)))) is None
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "nonce"),
+    [
+        ('https://api.example/a"b\\c', 'n"1\\'),
+        ("https://api.example/caf\u00e9", "\u00e9t\u00e9\u2028"),
+        ("https://api.example/%22/", "\x00\x1f"),
+    ],
+)
+def test_claims_that_need_json_escaping_survive_the_proof(url: str, nonce: str) -> None:
+    """Whatever a URL path or a server's nonce holds, the proof is valid JSON that says it back."""
+    key = DPoPKey.generate()
+    for _ in range(2):  # once made, once from the remembered quoting
+        claims = _header_and_claims(key.proof("GET", url, nonce=nonce))[1]
+        assert claims["htu"] == target_uri(url)
+        assert claims["nonce"] == nonce
