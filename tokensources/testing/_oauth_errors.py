@@ -7,7 +7,7 @@ from typing import Any
 
 from ._asgi import Response, json_response
 
-__all__ = ["OAuthError", "error_response", "invalid_client"]
+__all__ = ["OAuthError", "error_response", "invalid_client", "invalid_grant"]
 
 
 class OAuthError(Exception):
@@ -44,6 +44,11 @@ class OAuthError(Exception):
 def invalid_client(description: str) -> OAuthError:
     """An ``invalid_client`` error: client authentication failed (401)."""
     return OAuthError("invalid_client", description, 401)
+
+
+def invalid_grant(description: str) -> OAuthError:
+    """An ``invalid_grant`` error: the grant (a code, an assertion, a subject token) is refused."""
+    return OAuthError("invalid_grant", description)
 
 
 def error_response(error: OAuthError, headers: Mapping[str, str]) -> Response:

@@ -8,22 +8,19 @@ failure is ``invalid_grant`` naming the check, never quoting the token.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from typing import Any
 
 import jwt
 
 from .._errors import InvalidTokenError
 from ._access_tokens import AccessTokens
-from ._oauth_errors import OAuthError
+from ._assertion_claims import check_audience_and_lifetime
+from ._oauth_errors import OAuthError, invalid_grant
 from ._signing_keys import SIGNING_ALGORITHM
 from ._workload_issuer import WorkloadIssuer
 
-__all__ = ["LEEWAY", "SubjectValidator"]
-
-# Seconds of clock difference forgiven in exp and nbf.
-LEEWAY = 5.0
+__all__ = ["SubjectValidator"]
 
 
 class SubjectValidator:
@@ -94,8 +91,15 @@ class SubjectValidator:
             )
         except jwt.PyJWTError:
             raise OAuthError("invalid_grant", f"the {what}'s signature does not verify") from None
-        self._check_audience(claims, what, client_id, workload.audiences)
-        self._check_times(claims, what)
+        accepted = {*self._own_urls(), *workload.audiences, *([client_id] if client_id else [])}
+        check_audience_and_lifetime(
+            claims,
+            accepted,
+            self._clock(),
+            aud_refusal=f"the {what}'s aud is not accepted here",
+            what=what,
+            refuse=invalid_grant,
+        )
         return claims, workload
 
     def _own(self, token: str, what: str) -> dict[str, Any]:
@@ -103,27 +107,3 @@ class SubjectValidator:
             return dict(self._tokens.verify(token))
         except InvalidTokenError as exc:
             raise OAuthError("invalid_grant", f"the {what} is not valid: {exc}") from None
-
-    def _check_audience(
-        self,
-        claims: Mapping[str, Any],
-        what: str,
-        client_id: str | None,
-        audiences: Collection[str],
-    ) -> None:
-        aud = claims.get("aud")
-        values = aud if isinstance(aud, list) else [aud]
-        accepted = {*self._own_urls(), *audiences, *([client_id] if client_id else [])}
-        if not any(isinstance(value, str) and value in accepted for value in values):
-            raise OAuthError("invalid_grant", f"the {what}'s aud is not accepted here")
-
-    def _check_times(self, claims: Mapping[str, Any], what: str) -> None:
-        now = self._clock()
-        exp = claims.get("exp")
-        if isinstance(exp, bool) or not isinstance(exp, (int, float)) or not math.isfinite(exp):
-            raise OAuthError("invalid_grant", f"the {what} has no numeric exp")
-        if exp <= now - LEEWAY:
-            raise OAuthError("invalid_grant", f"the {what} has expired")
-        nbf = claims.get("nbf")
-        if isinstance(nbf, (int, float)) and nbf > now + LEEWAY:
-            raise OAuthError("invalid_grant", f"the {what} is not valid yet (nbf)")
