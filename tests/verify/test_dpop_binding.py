@@ -10,7 +10,14 @@ import pytest
 
 from tests.support.clock import FakeClock
 from tests.verify.conftest import MakeVerifier
-from tokensources import ClientCredentials, DPoPKey, InvalidTokenError, TokenAuth, reuse
+from tokensources import (
+    ClientCredentials,
+    ConfigError,
+    DPoPKey,
+    InvalidTokenError,
+    TokenAuth,
+    reuse,
+)
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
 from tokensources.verify import (
     BearerAuth,
@@ -221,3 +228,78 @@ async def test_token_auth_and_bearer_auth_with_nonces_end_to_end(
 
     assert statuses == [200] * CONCURRENT
     assert event_counts().get("dpop_nonce_retry", 0) - before == 1
+
+
+def _behind_a_proxy(token: str, proof: str) -> dict[str, Any]:
+    """What the application sees behind a proxy that terminates TLS: http, the internal host."""
+    request = scope(token, proof)
+    request["scheme"] = "http"
+    request["headers"] = [
+        (b"host", b"10.0.0.7:8000") if name == b"host" else (name, value)
+        for name, value in request["headers"]
+    ]
+    return request
+
+
+async def test_behind_a_proxy_public_url_names_the_origin_proofs_are_for(
+    make_verifier: MakeVerifier, server: AuthorizationServer
+) -> None:
+    """A proof for the public https URL: refused by the internal view, accepted with public_url."""
+    key = DPoPKey.generate()
+    token = bound(server, key)
+    checker = DPoPProofChecker()
+
+    with pytest.raises(DPoPProofError):
+        await authenticate(
+            make_verifier(),
+            _behind_a_proxy(token, key.proof("GET", URL, access_token=token)),
+            dpop=checker,
+        )
+    claims = await authenticate(
+        make_verifier(),
+        _behind_a_proxy(token, key.proof("GET", URL, access_token=token)),
+        dpop=checker,
+        public_url="https://API.test/",
+    )
+
+    assert claims["cnf"]["jkt"] == key.thumbprint
+
+
+async def test_bearer_auth_checks_proofs_against_its_public_url(
+    make_verifier: MakeVerifier, server: AuthorizationServer
+) -> None:
+    """With public_url behind a proxy: a proof for the public URL passes, the internal one not."""
+    key = DPoPKey.generate()
+    token = bound(server, key)
+    protected = BearerAuth(_app, make_verifier(), public_url="https://api.test")
+    statuses = []
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=protected), base_url="http://10.0.0.7:8000"
+    ) as client:
+        for target in (URL, "http://10.0.0.7:8000/messages"):
+            proof = key.proof("GET", target, access_token=token)
+            answer = await client.get(
+                "/messages", headers={"Authorization": f"DPoP {token}", "DPoP": proof}
+            )
+            statuses.append(answer.status_code)
+
+    assert statuses == [200, 401]
+
+
+@pytest.mark.parametrize(
+    "public_url",
+    [
+        "api.test",
+        "https://api.test/v1",
+        "https://api.test?x=1",
+        "ftp://api.test",
+        "https://u@api.test",
+        5,
+    ],
+)
+async def test_a_public_url_that_is_not_an_origin_is_a_config_error(
+    public_url: Any, make_verifier: MakeVerifier
+) -> None:
+    """Scheme and host only: a path, query, user info or other scheme is refused at once."""
+    with pytest.raises(ConfigError, match="public_url"):
+        BearerAuth(_app, make_verifier(), public_url=public_url)

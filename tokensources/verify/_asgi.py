@@ -6,9 +6,10 @@ without importing any of them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from .._errors import ConfigError, TokenSourceError
 from .._log import logger
@@ -41,12 +42,55 @@ def _header(scope: Mapping[str, Any], wanted: bytes) -> list[str]:
     ]
 
 
-def _target(scope: Mapping[str, Any]) -> str:
+def public_origin(url: str | None) -> str | None:
+    """``url`` checked as the origin clients send requests to (``scheme://host[:port]``).
+
+    Raises:
+        ConfigError: ``url`` is not an absolute http(s) URL without path,
+            query or fragment.
+    """
+    if url is None:
+        return None
+    if not isinstance(url, str):
+        raise ConfigError("public_url must be a string such as 'https://api.example.com'")
+    return _checked_origin(url)
+
+
+# ``authenticate`` is called per request with the application's one URL.
+@functools.lru_cache(maxsize=16)
+def _checked_origin(url: str) -> str:
+    parts = urlsplit(url)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or "@" in parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigError(
+            "public_url must be an origin such as 'https://api.example.com': "
+            "scheme and host, no path, query or fragment"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _target(scope: Mapping[str, Any], origin: str | None = None) -> str:
     """The URL an ASGI request was sent to, without its query: what a proof's ``htu`` names.
 
     The path is taken as sent (``raw_path``) when the server gives it, so
-    that its percent-encoding is the client's (RFC 9449 §4.3).
+    that its percent-encoding is the client's (RFC 9449 §4.3). The origin is
+    ``origin`` when the application names the one its clients use (behind a
+    proxy that terminates TLS or rewrites ``Host``), else the request's
+    scheme and ``Host``.
     """
+    raw = scope.get("raw_path")
+    if isinstance(raw, bytes) and raw:
+        path = raw.decode("latin-1").partition("?")[0]
+    else:
+        path = quote(str(scope.get("path", "/")), safe="/%!$&'()*+,;=:@~")
+    if origin is not None:
+        return f"{origin}{path}"
     hosts = _header(scope, b"host")
     server = scope.get("server")
     if hosts:
@@ -55,11 +99,6 @@ def _target(scope: Mapping[str, Any]) -> str:
         host = f"{server[0]}:{server[1]}"
     else:
         host = "localhost"
-    raw = scope.get("raw_path")
-    if isinstance(raw, bytes) and raw:
-        path = raw.decode("latin-1").partition("?")[0]
-    else:
-        path = quote(str(scope.get("path", "/")), safe="/%!$&'()*+,;=:@~")
     scheme = str(scope.get("scheme", "http"))
     return f"{'https' if scheme in ('https', 'wss') else 'http'}://{host}{path}"
 
@@ -80,6 +119,7 @@ async def authenticate(
     client_certificate: CertificateGetter | None = None,
     dpop: DPoPProofChecker | None = None,
     dpop_nonce: DPoPNonce | None = None,
+    public_url: str | None = None,
 ) -> Claims:
     """Verify the bearer or DPoP token of an ASGI request and return its claims.
 
@@ -102,7 +142,10 @@ async def authenticate(
     hash, the token's key, a fresh ``jti``) checked by ``dpop``; with
     ``dpop_nonce``, the proof must carry its current nonce. Without
     ``dpop``, DPoP tokens are refused. A DPoP-bound token presented as a
-    bearer token is always refused.
+    bearer token is always refused. Behind a proxy that terminates TLS or
+    rewrites ``Host``, name the origin clients send to in ``public_url``
+    (``"https://api.example.com"``): a proof's ``htu`` is then compared
+    with that origin and the request's path.
 
     Concurrency and cancellation: as the verifier's ``verify``. The proof
     checker's replay memory is shared by every request it checks.
@@ -132,7 +175,7 @@ async def authenticate(
         access_token=token,
         proof=_proof(scope) if scheme == "dpop" else None,
         method=str(scope.get("method", "GET")),
-        url=_target(scope),
+        url=_target(scope, public_origin(public_url)),
         checker=dpop,
         nonces=None if dpop_nonce is None else dpop_nonce.accepted(),
     )
@@ -214,11 +257,17 @@ class BearerAuth:
             whose bounded replay memory all its requests share.
         dpop_nonce: demand this nonce in every DPoP proof; every answer to a
             protected request then names the current one in ``DPoP-Nonce``.
+        public_url: the origin clients send requests to
+            (``"https://api.example.com"``), when the application sits
+            behind a proxy that terminates TLS or rewrites ``Host``: DPoP
+            proofs name it in their ``htu``. By default the request's own
+            scheme and ``Host``.
 
     Raises:
         ConfigError: ``paths`` is a string, a path does not start with
             ``/``, a scope is empty, not a string or not a valid scope
-            token, or the realm is unusable.
+            token, the realm is unusable, or ``public_url`` is not an
+            origin.
     """
 
     def __init__(
@@ -233,7 +282,9 @@ class BearerAuth:
         client_certificate: CertificateGetter | None = None,
         dpop: DPoPProofChecker | None = None,
         dpop_nonce: DPoPNonce | None = None,
+        public_url: str | None = None,
     ) -> None:
+        self._public_url = public_origin(public_url)
         if dpop is not None and not isinstance(dpop, DPoPProofChecker):
             raise ConfigError("dpop must be a DPoPProofChecker")
         if dpop_nonce is not None and not isinstance(dpop_nonce, DPoPNonce):
@@ -278,6 +329,7 @@ class BearerAuth:
                 client_certificate=self._client_certificate,
                 dpop=self._dpop,
                 dpop_nonce=self._dpop_nonce,
+                public_url=self._public_url,
             )
         except TokenSourceError as exc:
             logger.info("request to %s refused: %s", scope.get("path", ""), exc)
