@@ -75,9 +75,12 @@ class TokenSourceError(Exception):
 class TokenRequestError(TokenSourceError):
     """The token request could not be completed: connection refused, reset, timed out.
 
-    Always transient. The ``httpx`` exception is deliberately not chained (it
-    holds the request, credentials included); its kind and, for network
-    failures, the operating system's reason are kept.
+    Transient, except where the failure is one of configuration that no
+    retry can fix: a server certificate that the trusted CAs do not vouch
+    for (``CERTIFICATE_VERIFY_FAILED``). The ``httpx`` exception is
+    deliberately not chained (it holds the request, credentials included);
+    its kind and, for network failures, the operating system's reason are
+    kept.
 
     Attributes:
         url: the endpoint, without query or credentials.
@@ -85,9 +88,8 @@ class TokenRequestError(TokenSourceError):
             attempts failed"``.
         previous: with ``AuthStyle.AUTO``, the refusal of the first style
             when the second one could not be sent.
+        transient: True unless the failure is one of configuration (see above).
     """
-
-    _transient = True
 
     def __init__(
         self,
@@ -96,11 +98,18 @@ class TokenRequestError(TokenSourceError):
         url: str | None = None,
         reason: str | None = None,
         previous: TokenEndpointError | None = None,
+        transient: bool = True,
     ) -> None:
         super().__init__(message)
         self.url = url
         self.reason = reason
         self.previous = previous
+        self._retryable = transient
+
+    @property
+    def transient(self) -> bool:
+        """Whether trying again later may succeed (see the class docstring)."""
+        return self._retryable
 
 
 class TokenEndpointError(TokenSourceError):

@@ -304,34 +304,46 @@ def _request_error(url: str, what: str, exc: Exception) -> TokenRequestError:
     the operating system's reason, are kept.
     """
     reason = type(exc).__name__
-    tls = _tls_failure(exc)
+    tls, untrusted = _tls_failure(exc)
     if tls is not None:
         reason = f"{reason}: {tls}"
     elif isinstance(exc, (httpx.ConnectError, httpx.TimeoutException)) and str(exc):
         reason = f"{reason}: {excerpt(str(exc), limit=120)}"
     where = safe_url(url)
-    return TokenRequestError(f"request to {where} {what} ({reason})", url=where, reason=reason)
+    return TokenRequestError(
+        f"request to {where} {what} ({reason})",
+        url=where,
+        reason=reason,
+        # An untrusted server certificate is configuration (ca=, the trust
+        # store, the URL): the next attempt would be refused just the same.
+        transient=not untrusted,
+    )
 
 
-def _tls_failure(exc: BaseException) -> str | None:
+def _tls_failure(exc: BaseException) -> tuple[str | None, bool]:
     """What a failed TLS handshake said, when that is what ``exc`` came from.
 
     trio reports a refused server certificate with an empty message, the
     ``ssl`` error only in the chain; it is the one thing worth saying.
+
+    Returns:
+        The description (None when ``exc`` did not come from TLS), and
+        whether the failure was a server certificate that is not trusted.
     """
     seen: BaseException | None = exc
     for _ in range(8):
         if seen is None:
-            return None
+            break
         if isinstance(seen, ssl.SSLCertVerificationError):
-            return (
+            said = (
                 "CERTIFICATE_VERIFY_FAILED, the server's TLS certificate is not trusted "
                 f"({excerpt(str(seen.verify_message), limit=80)})"
             )
+            return said, True
         if isinstance(seen, ssl.SSLError):
-            return f"TLS handshake failed ({excerpt(str(seen.reason or seen), limit=80)})"
+            return f"TLS handshake failed ({excerpt(str(seen.reason or seen), limit=80)})", False
         seen = seen.__cause__ or seen.__context__
-    return None
+    return None, False
 
 
 async def _read_bounded(response: httpx.Response, limit: int) -> tuple[bytes, bool]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import ssl
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import trustme
 
 from tests.support.clock import FakeClock
 from tests.support.mtls import Pair, issued, self_signed, server_context, serving
-from tokensources import TokenEndpointError, TokenRequestError
+from tokensources import Token, TokenEndpointError, TokenRequestError, retry
 from tokensources.sources._mutual_tls import MutualTLS
 from tokensources.testing import AuthorizationServer
 
@@ -151,6 +152,23 @@ async def test_a_renewed_certificate_gives_a_new_context_and_a_new_binding(
     assert server.counters.tokens_issued == 2
 
 
+async def test_a_bound_token_never_outlives_its_certificate(
+    server: AuthorizationServer, ca: trustme.CA
+) -> None:
+    """A certificate ending before the token does caps the token's expiry at its own."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ending = now + datetime.timedelta(minutes=30)
+    pair = issued(ca, not_before=now - datetime.timedelta(hours=1), not_after=ending)
+    server.register_tls_client(CLIENT_ID, subject_dn=pair.subject)
+    server.token_lifetime = 3600
+    with anyio.fail_after(20):
+        async with serving(server, server_context(ca)) as token_url:
+            async with mutual_tls(token_url, pair, ca) as source:
+                token = await source.token()
+    assert token.expires_at == int(ending.timestamp())
+    assert token.refresh_at is None or token.refresh_at <= token.expires_at
+
+
 async def test_a_server_certificate_not_trusted_by_ca_is_a_request_error(
     server: AuthorizationServer, ca: trustme.CA
 ) -> None:
@@ -164,6 +182,43 @@ async def test_a_server_certificate_not_trusted_by_ca_is_a_request_error(
                 with pytest.raises(TokenRequestError, match="CERTIFICATE_VERIFY_FAILED"):
                     await source.token()
     assert server.counters.token_requests == 0
+
+
+async def test_an_untrusted_server_certificate_is_not_retried(
+    server: AuthorizationServer, ca: trustme.CA
+) -> None:
+    """CERTIFICATE_VERIFY_FAILED is configuration: permanent, so retry() makes one attempt."""
+    pair = issued(ca)
+    server.register_tls_client(CLIENT_ID, subject_dn=pair.subject)
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    with anyio.fail_after(20):
+        async with serving(server, server_context(ca)) as token_url:
+            source = mutual_tls(token_url, pair, trustme.CA())
+            attempts = Counting(source)
+            async with source:
+                with pytest.raises(TokenRequestError, match="CERTIFICATE_VERIFY_FAILED") as caught:
+                    await retry(attempts, attempts=4, sleep=sleep).token()
+    assert caught.value.transient is False
+    assert (attempts.calls, waits) == (1, [])
+
+
+class Counting:
+    """A source that counts the calls reaching ``inner``."""
+
+    def __init__(self, inner: MutualTLS) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    async def token(self) -> Token:
+        self.calls += 1
+        return await self.inner.token()
+
+    def invalidate(self, token: Token) -> None:
+        self.inner.invalidate(token)
 
 
 def test_from_issuer_prefers_the_mtls_alias() -> None:

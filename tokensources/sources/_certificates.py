@@ -98,10 +98,29 @@ class ClientCertificate:
         self._password = key_password
         self._clock = clock
         self._loaded: tuple[tuple[object, ...], LoadedCertificate] | None = None
+        self._previous: LoadedCertificate | None = None
+        self.loads = 0
+        """How many versions have been loaded: it changes whenever ``recent`` does."""
         self.current()
 
     def __repr__(self) -> str:
         return f"ClientCertificate(certificate={self._certificate.describe()})"
+
+    @property
+    def recent(self) -> tuple[LoadedCertificate, ...]:
+        """The certificate before the last renewal (if any) and the latest, oldest first.
+
+        The latest is the version ``current()`` last returned; the files
+        are not looked at and nothing is raised. Every token request calls
+        ``current()``, so a token bound to a renewed certificate is always
+        preceded by ``recent`` naming it. The version before stays listed
+        (expired or not) until the next renewal: tokens bound to it may
+        still be in use.
+        """
+        loaded = self._loaded
+        assert loaded is not None  # noqa: S101 - loaded by the constructor
+        latest = loaded[1]
+        return (latest,) if self._previous is None else (self._previous, latest)
 
     def current(self) -> LoadedCertificate:
         """The certificate as it is now: the same object until a file changes.
@@ -118,7 +137,10 @@ class ClientCertificate:
             self._check_validity_now(loaded[1])
             return loaded[1]
         fresh = self._load()
+        if loaded is not None and loaded[1].thumbprint != fresh.thumbprint:
+            self._previous = loaded[1]  # a renewal, not the same certificate written again
         self._loaded = (versions, fresh)
+        self.loads += 1
         return fresh
 
     def _ca_version(self) -> object:

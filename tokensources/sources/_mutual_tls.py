@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 import time
 from collections.abc import Iterable, Mapping
@@ -12,12 +13,13 @@ import httpx
 from .._errors import ConfigError
 from .._source import Clock
 from .._token import Token
+from ._certificate_routes import bound_thumbprint
+from ._certificate_transport import CertificateTransport, SyncCertificateTransport
 from ._certificates import CertificateInput, ClientCertificate
 from ._client_auth import check_method_supported
 from ._discovery import discover
 from ._dpop_key import DPoPKey
 from ._grant import ClientCredentialsGrant
-from ._jwt_claims import unverified_claims
 from ._mutual_tls_auth import MutualTLSAuth
 
 if TYPE_CHECKING:
@@ -34,8 +36,8 @@ class MutualTLS(ClientCredentialsGrant):
     self-signed certificate) alike (RFC 8705 §2): the TLS handshake proves
     the client holds the certificate's key, and the form carries only
     ``client_id``. The token that comes back may be *bound* to the
-    certificate (``cnf.x5t#S256``, RFC 8705 §3): present it to the API over
-    a connection made with ``ssl_context()``.
+    certificate (``cnf.x5t#S256``, RFC 8705 §3): send API requests through
+    ``transport()``, which presents the certificate each token is bound to.
 
     Guarantees:
 
@@ -47,6 +49,9 @@ class MutualTLS(ClientCredentialsGrant):
        (cert-manager, SPIFFE X.509-SVIDs rewrite in place) gives a new
        ``ssl_context()`` and a new HTTP client for token requests, so the
        next token is bound to the new certificate.
+    4. **Tokens meet their certificate.** ``transport()`` sends every API
+       request over the certificate its token is bound to, the old one
+       included while its tokens are in use after a renewal.
     3. **Discovery uses the mTLS aliases.** ``from_issuer()`` takes the
        token endpoint from ``mtls_endpoint_aliases`` when the metadata has
        one (RFC 8705 §5); its ``http=`` serves discovery only.
@@ -148,14 +153,95 @@ class MutualTLS(ClientCredentialsGrant):
             return alias
         return super()._settings_from_metadata(metadata, kwargs)
 
-    def ssl_context(self) -> ssl.SSLContext:
-        """The TLS context that presents the client certificate, for the API client.
+    async def token(self) -> Token:
+        """Request a new token, presenting the client certificate as it is now.
 
-        Build the API's ``httpx.AsyncClient(verify=source.ssl_context())``:
-        a certificate-bound token is accepted only over a connection that
-        presents the same certificate. The same object is returned until
-        the certificate files change; then a new one (and the next token is
-        bound to the new certificate).
+        A token bound to the certificate never outlives it: its
+        ``expires_at`` (and ``refresh_at``) is at most the certificate's
+        end of validity, since no connection can present the certificate
+        after that. A cache then refreshes it in time, with the renewed
+        certificate, instead of holding a token nothing can present.
+
+        Concurrency and cancellation: as ``ClientCredentialsGrant.token()``.
+
+        Raises:
+            TokenRequestError: the request could not be completed.
+            TokenEndpointError: the endpoint answered with an error.
+            TokenResponseError: the answer was not a usable token.
+            ConfigError: the certificate files changed into something unusable.
+        """
+        return self._within_certificate(await super().token())
+
+    def _within_certificate(self, token: Token) -> Token:
+        bound = bound_thumbprint(token.access_token)
+        ends = {each.thumbprint: each.not_after for each in self._client.certificate.recent}
+        not_after = ends.get(bound) if bound is not None else None
+        if not_after is None or (token.expires_at is not None and token.expires_at <= not_after):
+            return token
+        refresh_at = token.refresh_at
+        if refresh_at is not None and refresh_at > not_after:
+            refresh_at = not_after
+        return dataclasses.replace(token, expires_at=not_after, refresh_at=refresh_at)
+
+    def transport(self, **settings: Any) -> httpx.AsyncBaseTransport:
+        """An ``httpx.AsyncClient`` transport that presents the certificate each token is bound to.
+
+        Build the API client with
+        ``httpx.AsyncClient(transport=source.transport(), auth=TokenAuth(cached))``.
+        Every request goes out over a connection presenting the certificate
+        its token names (``cnf.x5t#S256``), so that no request ever pairs a
+        token with a certificate it is not bound to — across renewals too:
+
+        - after the certificate files are renewed, tokens bound to the old
+          certificate (still cached, or in flight) keep going over the old
+          certificate, while tokens bound to the new one go over the new
+          one; two versions are held at most, and the older one's
+          connections are closed once it expires or the next renewal
+          comes, after its last response;
+        - a token that is not bound goes over the current certificate;
+        - a token bound to a certificate no longer held (expired, or two
+          renewals ago) goes over the current one: the API answers 401 and
+          ``TokenAuth`` resends with a fresh token, bound to it.
+
+        Per request this costs one string compare while the token stays
+        the same; a new token's claims are read once. Closing the client
+        (or the transport) closes every inner transport.
+
+        Args:
+            settings: keyword arguments for each inner
+                ``httpx.AsyncHTTPTransport`` (``http2``, ``limits``,
+                ``retries``, ``proxy``, ...), except ``verify`` and ``cert``:
+                the TLS context is the certificate's, with the source's ``ca``.
+
+        Raises:
+            ConfigError: ``verify`` or ``cert`` was given.
+        """
+        return CertificateTransport(self._client.certificate, clock=self._clock, **settings)
+
+    def sync_transport(self, **settings: Any) -> httpx.BaseTransport:
+        """The ``httpx.Client`` twin of ``transport()``, with the same routing.
+
+        ``httpx.Client(transport=source.sync_transport(), auth=TokenAuth(cached))``;
+        ``settings`` go to each inner ``httpx.HTTPTransport``. Safe for use
+        from many threads at once.
+
+        Raises:
+            ConfigError: ``verify`` or ``cert`` was given.
+        """
+        return SyncCertificateTransport(self._client.certificate, clock=self._clock, **settings)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context that presents the current client certificate.
+
+        For clients other than httpx (aiohttp, ...); with httpx, use
+        ``transport()``. A certificate-bound token is accepted only over a
+        connection that presents the same certificate. The same object is
+        returned until the certificate files change; then a new one (and
+        the next token is bound to the new certificate). A client built
+        with one context presents that certificate for good: after a
+        renewal, a token bound to the new certificate sent over it, or one
+        bound to the old certificate sent over a client built with the new
+        context, is refused (401). Check tokens with ``bound_to_current()``.
 
         Raises:
             ConfigError: the certificate files changed into something unusable.
@@ -171,9 +257,9 @@ class MutualTLS(ClientCredentialsGrant):
         invalidate it at the cache (``cached.invalidate(token)``) rather
         than present it over a connection made with the new context.
         The token's claims are read, not verified: it is your own token.
+        ``transport()`` makes this check unnecessary for httpx clients.
         """
-        cnf = (unverified_claims(token.access_token) or {}).get("cnf")
-        bound = cnf.get("x5t#S256") if isinstance(cnf, Mapping) else None
+        bound = bound_thumbprint(token.access_token)
         return bound is None or bound == self.certificate_thumbprint
 
     @property
