@@ -108,6 +108,12 @@ async def certificate_bound(mtls: MutualTLS) -> tuple[ssl.SSLContext, str, bool]
     )
 
 
+def certificate_transports(mtls: MutualTLS) -> tuple[httpx.AsyncClient, httpx.Client]:
+    routed: httpx.AsyncBaseTransport = mtls.transport(http2=False)
+    routed_sync: httpx.BaseTransport = mtls.sync_transport()
+    return httpx.AsyncClient(transport=routed), httpx.Client(transport=routed_sync)
+
+
 async def testing_server(pem: str, jwks: dict[str, Any], context: ssl.SSLContext) -> str:
     server = AuthorizationServer()
     server.register_client("mac-client", "a-client-secret-of-at-least-32-bytes")
@@ -132,7 +138,9 @@ def bound_tokens_behind_a_proxy(app: ASGIApp, verifier: JWTVerifier) -> ASGIApp:
                 return str(value.decode("ascii"))
         return None
 
-    return BearerAuth(app, verifier, client_certificate=forwarded)
+    return BearerAuth(
+        app, verifier, client_certificate=forwarded, public_url="https://api.example.com"
+    )
 
 
 async def async_httpx(source: TokenSource) -> None:
