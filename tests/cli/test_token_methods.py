@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import anyio.from_thread
 import pytest
-import trustme
 
+from tests.cli.mutual_tls_server import serve_mutual_tls
 from tests.support.cli import SECRET_ENV, run_cli
-from tests.support.mtls import issued, server_context
 from tokensources.testing import AuthorizationServer
 
 LONG_SECRET = "a-client-secret-long-enough-for-hs256-hs384-and-hs512-as-well-too"
@@ -61,16 +59,7 @@ def test_a_secret_too_short_for_client_secret_jwt_is_a_config_error(server_url: 
 @pytest.fixture
 def https_url(server: AuthorizationServer, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """The server over HTTPS on loopback; the CA file and a client certificate in tmp_path."""
-    ca = trustme.CA()
-    pair = issued(ca)
-    (tmp_path / "ca.pem").write_bytes(ca.cert_pem.bytes())
-    (tmp_path / "tls.crt").write_bytes(pair.certificate)
-    (tmp_path / "tls.key").write_bytes(pair.key)
-    server.register_tls_client("billing", subject_dn=pair.subject)
-    with (
-        anyio.from_thread.start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(server.serve(tls=server_context(ca))) as url,
-    ):
+    with serve_mutual_tls(server, tmp_path) as url:
         yield url, tmp_path
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from .._errors import TokenSourceError
-from . import _demo, _serve, _token
+from . import _demo, _dpop_key, _serve, _token
 from ._args import ArgumentParser
 from ._exit import (
     EXIT_CODES_HELP,
@@ -36,6 +36,7 @@ _EPILOG = f"""\
 examples:
   tokensources demo
   tokensources serve --port 9096
+  tokensources dpop-key dpop.pem
   TOKENSOURCES_CLIENT_SECRET=demo-secret tokensources token \\
       --token-url http://127.0.0.1:9096/oauth/token --client-id demo-client
 
@@ -51,12 +52,30 @@ class _Command(Protocol):
 
 
 # Looked up by name when a command runs, never stored on the parsed flags.
-_COMMANDS: dict[str, _Command] = {"demo": _demo, "token": _token, "serve": _serve}
+_COMMANDS: dict[str, _Command] = {
+    "demo": _demo,
+    "token": _token,
+    "dpop-key": _dpop_key,
+    "serve": _serve,
+}
 
 _SECRET_FLAGS = ("--client-secret-env", "--client-secret-stdin", "--client-secret-jwt")
 # Of those, the ones that take no value: "--client-secret-jwt=VALUE" is a value
 # on the command line, which argparse's complaint would echo.
 _VALUELESS_SECRET_FLAGS = ("--client-secret-stdin", "--client-secret-jwt")
+# The only flags about key passwords name a variable. Any other "--...pass..."
+# is a password typed on the command line; argparse would even take
+# "--key-password VALUE" as an abbreviation of --key-password-env.
+_PASSWORD_FLAGS = ("--key-password-env", "--dpop-key-password-env")
+_CLIENT_SECRET_REFUSAL = (
+    "a client secret is never accepted on the command line (ps and shell history would "
+    "keep it); use --client-secret-env NAME or --client-secret-stdin"
+)
+_PASSWORD_REFUSAL = (
+    "a key password is never accepted on the command line (ps and shell history would "
+    "keep it); put it in an environment variable and name that with --key-password-env "
+    "NAME or --dpop-key-password-env NAME"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,18 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _secret_on_command_line(arguments: Sequence[str]) -> bool:
+def _secret_on_command_line(arguments: Sequence[str]) -> str | None:
+    """Why ``arguments`` are refused for holding a secret, or None when they hold none."""
     for argument in arguments:
         if argument == "--":
-            return False
+            return None
         # --client_secret is caught too: argparse would not recognise it, but
         # the value after it is still a secret on the command line.
         name = argument.partition("=")[0].replace("_", "-")
+        if not name.startswith("--"):
+            continue
         if name.startswith("--client-secret") and name not in _SECRET_FLAGS:
-            return True
+            return _CLIENT_SECRET_REFUSAL
         if name in _VALUELESS_SECRET_FLAGS and "=" in argument:
-            return True
-    return False
+            return _CLIENT_SECRET_REFUSAL
+        if "pass" in name and name not in _PASSWORD_FLAGS:
+            return _PASSWORD_REFUSAL
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,14 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments after the program name; None for ``sys.argv[1:]``.
     """
     arguments = sys.argv[1:] if argv is None else list(argv)
-    if _secret_on_command_line(arguments):
+    refusal = _secret_on_command_line(arguments)
+    if refusal is not None:
         # Said before argparse, whose own message would echo the value.
-        print(
-            "tokensources: error: a client secret is never accepted on the command line "
-            "(ps and shell history would keep it); use --client-secret-env NAME or "
-            "--client-secret-stdin",
-            file=sys.stderr,
-        )
+        print(f"tokensources: error: {refusal}", file=sys.stderr)
         return USAGE
     parser = build_parser()
     args = parser.parse_args(arguments)
