@@ -9,7 +9,7 @@ import pytest
 from tests.support.cli import run_cli
 
 
-@pytest.mark.parametrize("command", [[], ["demo"], ["token"], ["serve"]], ids=str)
+@pytest.mark.parametrize("command", [[], ["demo"], ["token"], ["dpop-key"], ["serve"]], ids=str)
 def test_help_shows_examples_and_exit_codes(command: list[str]) -> None:
     """Every --help exits 0 and shows examples and the exit statuses."""
     outcome = run_cli(*command, "--help")

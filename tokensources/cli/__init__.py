@@ -1,9 +1,9 @@
 """The ``tokensources`` command line (also ``python -m tokensources``).
 
 Subcommands: ``demo`` (many clients, one token), ``token`` (fetch one
-token, like ``oauth2l fetch``) and ``serve`` (run the testing server on
-loopback). Each lives in a module of its own with ``add_parser(subparsers)``,
-which declares its flags and help, and ``run(args, secrets) -> int``, which
+token, like ``oauth2l fetch``), ``dpop-key`` (make a DPoP key file) and
+``serve`` (run the testing server on loopback). Each lives in a module of
+its own with ``add_parser(subparsers)``, which declares its flags and help, and ``run(args, secrets) -> int``, which
 turns the parsed flags into a settings dataclass at once and works from
 that; ``main`` parses, dispatches and turns errors into exit codes.
 

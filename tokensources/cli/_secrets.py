@@ -66,15 +66,19 @@ def _variable_name(name: str, flag: str) -> str:
     return name
 
 
-def read_key_password(env_name: str | None, secrets: KnownSecrets) -> str | None:
+def read_key_password(
+    env_name: str | None, secrets: KnownSecrets, *, flag: str = "--key-password-env"
+) -> str | None:
     """The password of an encrypted PEM key, from the variable ``env_name`` (None: no password).
+
+    ``flag`` is the command-line flag that named the variable, for the messages.
 
     Raises:
         ConfigError: the variable is empty or unset, or ``env_name`` is not a variable name.
     """
     if env_name is None:
         return None
-    name = _variable_name(env_name, "--key-password-env")
+    name = _variable_name(env_name, flag)
     password = os.environ.get(name)
     if not password:
         raise ConfigError(f"the environment variable {name} is empty or unset")

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from .._errors import ConfigError
 from ..sources._dpop_key import DPOP_ALGORITHMS, DPoPKey
 from ..sources._signing_keys import load_pem_private_key
-from ._args import env_var_name
 from ._exit import KnownSecrets
 from ._secrets import read_key_password, read_private_key
 
@@ -104,12 +103,7 @@ def load_dpop_key(settings: DPoPSettings, secrets: KnownSecrets) -> DPoPKey | No
     path = settings.key_file
     if path is None:
         return None
-    if settings.key_password_env is not None and not env_var_name(settings.key_password_env):
-        # Said here, naming this flag: a value that is no variable name may be the password.
-        raise ConfigError(
-            "the variable named by --dpop-key-password-env is not a valid environment variable name"
-        )
-    password = read_key_password(settings.key_password_env, secrets)
+    password = read_key_password(settings.key_password_env, secrets, flag="--dpop-key-password-env")
     try:
         material = read_private_key(path)
     except ConfigError as exc:
