@@ -13,12 +13,17 @@ challenge worth one more send. A bearer token never gets here: it costs
 First contact: a resource that demands nonces refuses the first proof to
 it, which has none. When a burst of requests reaches an origin before any
 answer from it came back, every one of them would be refused and resent.
-So the first DPoP request to an origin goes alone, and the others of the
-same event loop wait for its answer (or its failure) and start with the
-nonce it taught: a cold burst costs one nonce retry per origin, not one per
-request. Once an origin has answered, nobody waits for it again; a later
-nonce rotation costs a retry only to the requests in flight when the
-resource stopped taking the old nonce.
+So the first DPoP request to an origin goes first, and the others of the
+same event loop wait for its answer and start with the nonce it taught: a
+cold burst costs one nonce retry per origin, not one per request. The wait
+is short and happens once: the others go on together when the first
+contact ends (answered, failed or cancelled) or after
+``FIRST_CONTACT_WAIT`` seconds, whichever comes first — so a slow or
+unreachable origin costs nobody more than that, failures are not made one
+after the other, and a request that itself calls the same origin does not
+wait for its own caller. Once an origin has answered, nobody waits for it
+again; a later nonce rotation costs a retry only to the requests in flight
+when the resource stopped taking the old nonce.
 """
 
 from __future__ import annotations
@@ -35,7 +40,12 @@ from .sources._dpop_key import DPoPKey, loaded_key
 from .sources._dpop_nonces import DEFAULT_MAX_ORIGINS, DPoPNonces, asks_for_nonce, origin
 from .wrappers._hooks import count_event
 
-__all__ = ["BoundSend", "DPoPRequests", "DPoPSend", "challenged"]
+__all__ = ["FIRST_CONTACT_WAIT", "BoundSend", "DPoPRequests", "DPoPSend", "challenged"]
+
+# Seconds the requests behind a first contact wait for its answer at most:
+# about one round trip to a distant API, after which a nonce retry each is
+# cheaper than waiting longer.
+FIRST_CONTACT_WAIT = 1.0
 
 
 class DPoPRequests:
@@ -128,9 +138,12 @@ class DPoPRequests:
         once when the origin has answered before.
 
         Concurrency and cancellation: a cancelled wait leaves the first
-        contact alone; a first contact that is cancelled or fails releases
-        the others (through ``contact_made`` in the caller's clean-up), and
-        the next request becomes the first contact.
+        contact alone. The waiting requests go on together, with whatever
+        nonce is known, when the first contact ends — answered, failed or
+        cancelled (through ``contact_made`` in the caller's clean-up) — or
+        after ``FIRST_CONTACT_WAIT`` seconds; none of them becomes a first
+        contact in turn. A request arriving after a first contact that
+        failed makes a first contact of its own.
         """
         where = origin(url)
         if where in self._answered:
@@ -140,11 +153,11 @@ class DPoPRequests:
         except LookupError:
             contacts = {}
             self._first_contacts.set(contacts)
-        while where not in self._answered:
-            pending = contacts.get(where)
-            if pending is None:
-                mine = contacts[where] = anyio.Event()
-                return mine
+        pending = contacts.get(where)
+        if pending is None:
+            mine = contacts[where] = anyio.Event()
+            return mine
+        with anyio.move_on_after(FIRST_CONTACT_WAIT):
             await pending.wait()
         return None
 
