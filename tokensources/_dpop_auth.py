@@ -171,7 +171,17 @@ class DPoPRequests:
 
 
 def challenged(status: int, headers: Mapping[str, str]) -> bool:
-    """Whether an answer (its status and headers) is a nonce challenge: a 401 rejecting nothing."""
+    """Whether an answer (its status and headers) is a nonce challenge: a 401 rejecting nothing.
+
+    Servers often send one ``WWW-Authenticate`` per scheme (``Bearer`` and
+    ``DPoP``); httpx and requests join repeated headers, aiohttp's
+    multidict gives the first unless asked for all (RFC 9110 §5.3: the
+    values of a repeated field are one comma-separated list).
+    """
+    getall = getattr(headers, "getall", None)
+    if getall is not None:
+        values = getall("www-authenticate", ())
+        return asks_for_nonce(status, ", ".join(values) if values else None)
     return asks_for_nonce(status, headers.get("www-authenticate"))
 
 

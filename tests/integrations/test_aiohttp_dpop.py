@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import anyio
+import jwt
 import pytest
-from aiohttp import ClientHandlerType, ClientRequest, ClientResponse
+from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, web
 from multidict import CIMultiDict
 
 from tests.integrations.test_requests_dpop import (
@@ -198,3 +199,68 @@ async def test_a_token_bound_to_a_key_not_loaded_is_a_config_error(
 
     assert "secret-at" not in str(raised.value)
     assert server.counters.api_requests == 0
+
+
+class Invalidations:
+    """A token source that counts the tokens its callers threw away."""
+
+    def __init__(self, inner: Static) -> None:
+        self._inner = inner
+        self.invalidated = 0
+
+    async def token(self) -> Token:
+        """The inner source's token."""
+        return await self._inner.token()
+
+    def invalidate(self, token: Token) -> None:
+        """Count, and pass on."""
+        self.invalidated += 1
+        self._inner.invalidate(token)
+
+
+class TwoChallenges:
+    """An API that answers a proof without its nonce with one WWW-Authenticate per scheme."""
+
+    NONCE = "n-1"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """401 with ``Bearer`` first and the DPoP nonce challenge second, until the nonce comes."""
+        self.calls += 1
+        claims = jwt.decode(request.headers["DPoP"], options={"verify_signature": False})
+        if claims.get("nonce") == self.NONCE:
+            return web.Response(text="ok")
+        headers: CIMultiDict[str] = CIMultiDict()
+        headers.add("WWW-Authenticate", 'Bearer realm="api"')
+        headers.add("WWW-Authenticate", 'DPoP algs="ES256", error="use_dpop_nonce"')
+        headers.add("DPoP-Nonce", self.NONCE)
+        return web.Response(status=401, headers=headers)
+
+
+async def test_a_nonce_challenge_in_a_second_www_authenticate_header_is_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``Bearer`` and ``DPoP`` challenges in two headers: a nonce retry, the token kept."""
+    key = DPoPKey.generate()
+    api = TwoChallenges()
+    app = web.Application()
+    app.router.add_get("/x", api.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    source = Invalidations(Static(Token("bound-token", token_type="DPoP", jkt=key.thumbprint)))
+    try:
+        with TokenMiddleware(source) as middleware:
+            async with aiohttp.ClientSession(middlewares=(middleware,)) as session:
+                status = await status_of(session, f"http://127.0.0.1:{port}/x")
+    finally:
+        await runner.cleanup()
+
+    assert status == 200
+    assert api.calls == 2
+    assert source.invalidated == 0
+    assert rejections_logged(caplog) == []
