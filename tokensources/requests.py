@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from functools import partial
 from typing import Any
+from urllib.parse import urljoin
 
 import requests
 from requests.auth import AuthBase
@@ -137,6 +138,9 @@ class TokenAuth(Closing, AuthBase):
         (where ``requests`` took the token off) never gets a token. A DPoP
         nonce challenge is first answered by ``_nonce_retry``.
         """
+        if response.is_redirect:
+            _prove_redirect(response, bound)
+            return response
         here = origin(response.request.url or "") == api
         if here:
             response = self._nonce_retry(token, bound, response, send)
@@ -218,6 +222,9 @@ class TokenAuth(Closing, AuthBase):
         A DPoP nonce challenge drops nothing: its nonce is learned for the
         next request.
         """
+        if response.is_redirect:
+            _prove_redirect(response, bound)
+            return response
         here = origin(response.request.url or "") == api
         if bound is not None and here:
             bound.learn(response.request.url or "", response.headers)
@@ -255,6 +262,37 @@ def _authorize(request: requests.PreparedRequest, token: Token, bound: DPoPSend 
     headers["Authorization"] = token.authorization
     if "DPoP" in headers:
         del headers["DPoP"]
+
+
+def _prove_redirect(response: requests.Response, bound: DPoPSend | None) -> None:
+    """Give the request ``requests`` sends after a redirect its own DPoP proof, or none.
+
+    ``requests`` makes the next request of a redirect from a copy of this
+    one, headers and all, after this hook: a proof is for one method and URL
+    and is never sent twice (RFC 9449 §4.2, §11.1), so the copy gets a fresh
+    proof for its own method and URL when it stays on the origin, and no
+    proof when it leaves it (``requests`` takes ``Authorization`` off itself).
+    """
+    request = response.request
+    location = response.headers.get("location")
+    if bound is None or location is None:
+        return
+    target = urljoin(response.url or request.url or "", location)
+    if origin(target) != origin(request.url or ""):
+        request.headers.pop("DPoP", None)
+        return
+    request.headers.update(bound.headers(_redirect_method(request.method, response), target))
+
+
+def _redirect_method(method: str | None, response: requests.Response) -> str:
+    """The method ``requests`` sends after ``response`` (RFC 9110 §15.4; as ``rebuild_method``)."""
+    method = method or "GET"
+    status = response.status_code
+    if status in (302, 303) and method != "HEAD":
+        return "GET"
+    if status == 301 and method == "POST":
+        return "GET"
+    return method
 
 
 def _nonce_challenge(response: requests.Response, bound: DPoPSend | None) -> bool:

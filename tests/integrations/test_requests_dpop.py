@@ -188,3 +188,40 @@ def test_the_backoff_warning_would_be_seen(caplog: pytest.LogCaptureFixture, bac
     """``rejections_logged`` finds the backoff's warning (so its empty list above means none)."""
     logging.getLogger("tokensources").warning("x rejected a fresh token too (401)")
     assert len(rejections_logged(caplog)) == 1
+
+
+def test_a_redirect_on_the_origin_gets_a_proof_of_its_own(
+    served: tuple[AuthorizationServer, str], backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """307 to another path of the API: the next request is proved for its URL; none refused."""
+    server, base = served
+    key = DPoPKey.generate()
+    with TokenAuth(bound_source(server, key), portal_backend=backend) as auth:
+        requests.get(base + PRIVATE, auth=auth, timeout=TIMEOUT)  # learns the nonce
+        moved = requests.get(base + "/api/redirect", auth=auth, timeout=TIMEOUT)
+
+    assert moved.status_code == 200
+    assert [hop.status_code for hop in moved.history] == [307]
+    assert server.counters.tokens_issued == 1
+    assert server.log.requests(endpoint="api", path=PRIVATE)[-1].dpop_jkt == key.thumbprint
+    assert rejections_logged(caplog) == []
+
+
+def test_a_redirect_to_another_origin_takes_neither_token_nor_proof(
+    served: tuple[AuthorizationServer, str], backend: str
+) -> None:
+    """307 to another server: it sees no DPoP proof (and requests takes Authorization off)."""
+    server, base = served
+    elsewhere = AuthorizationServer()
+    key = DPoPKey.generate()
+    with (
+        elsewhere.serve_in_thread() as other,
+        TokenAuth(bound_source(server, key), portal_backend=backend) as auth,
+    ):
+        moved = requests.get(
+            base + "/api/redirect", params={"to": other + "/api/public"}, auth=auth, timeout=TIMEOUT
+        )
+
+    assert moved.status_code == 200
+    (arrived,) = elsewhere.log.requests(path="/api/public")
+    assert not arrived.dpop_proof

@@ -1,4 +1,4 @@
-"""The protected demo API: ``GET /api/public`` and ``GET /api/private``.
+"""The protected demo API: ``GET /api/public``, ``GET /api/private`` and ``/api/redirect``.
 
 ``/api/private`` is protected by ``tokensources.verify.JWTVerifier`` with the
 server's own keys, and answers as RFC 6750 §3 says: 401 with a bare
@@ -8,6 +8,11 @@ server's own keys, and answers as RFC 6750 §3 says: 401 with a bare
 with ``error="insufficient_scope"`` when the token lacks ``read:messages``.
 The answer never echoes the token or says what exactly was wrong with it.
 
+``/api/redirect?to=...`` answers any method with ``307 Temporary Redirect``
+to ``to`` (a path on this server, or any absolute URL; ``/api/private``
+when absent), for testing what clients do with credentials across
+redirects.
+
 DPoP (RFC 9449 §7): a ``DPoP`` token is accepted with its proof (see
 ``ResourceDPoP``); a refused proof is answered 401 with a ``DPoP``
 challenge (``invalid_dpop_proof``, or ``use_dpop_nonce`` and the nonce in
@@ -16,6 +21,8 @@ log (``dpop_jkt``).
 """
 
 from __future__ import annotations
+
+from urllib.parse import parse_qs
 
 from .._errors import InvalidTokenError
 from ..verify import challenge
@@ -31,6 +38,7 @@ __all__ = ["REQUIRED_SCOPE", "DemoApi"]
 REQUIRED_SCOPE = "read:messages"
 PUBLIC_PATH = "/api/public"
 PRIVATE_PATH = "/api/private"
+REDIRECT_PATH = "/api/redirect"
 _PUBLIC_MESSAGE = "Hello from a public endpoint! You don't need to be authenticated to see this."
 _PRIVATE_MESSAGE = "Hello from a private endpoint! You need to be authenticated to see this."
 
@@ -60,6 +68,8 @@ class DemoApi:
         counters = self._counters
         counters.api_requests += 1
         request.facts.endpoint = "api"
+        if request.path == REDIRECT_PATH:
+            return _redirect(request)
         if request.path not in (PUBLIC_PATH, PRIVATE_PATH):
             return json_response(404, {"error": "not_found"})
         if request.method != "GET":
@@ -84,3 +94,12 @@ class DemoApi:
             request.facts.error = str(answer.body["error"])
             return json_response(answer.status, {"error": answer.body["error"]}, headers=headers)
         return json_response(200, {"message": _PRIVATE_MESSAGE, "sub": claims["sub"]})
+
+
+def _redirect(request: Request) -> Response:
+    """307 to the ``to`` of the query: the method and body are to be sent again as they were."""
+    targets = parse_qs(request.query).get("to") or [PRIVATE_PATH]
+    location = targets[0]
+    if not location.isascii() or any(ord(c) < 0x21 for c in location):
+        return json_response(400, {"error": "invalid_request"})
+    return json_response(307, {"location": location}, headers=[("location", location)])
