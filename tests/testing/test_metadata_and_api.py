@@ -222,3 +222,23 @@ async def test_lifespan_events_are_acknowledged(server: AuthorizationServer) -> 
         await server({"type": "lifespan"}, receive, send)  # type: ignore[arg-type]
 
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "location"),
+    [
+        ("", 307, "/api/private"),
+        ("?to=/api/public", 307, "/api/public"),
+        ("?to=https%3A%2F%2Felsewhere.example%2Fx", 307, "https://elsewhere.example/x"),
+        ("?to=/a%0d%0aSet-Cookie:%20x", 400, None),
+    ],
+)
+async def test_redirect_answers_307_to_where_it_is_told(
+    http: httpx.AsyncClient, query: str, status: int, location: str | None
+) -> None:
+    """/api/redirect: 307 to ``to`` (default /api/private); a header-splitting target is 400."""
+    for method in ("GET", "POST"):
+        response = await http.request(method, "/api/redirect" + query)
+
+        assert response.status_code == status
+        assert response.headers.get("location") == location
