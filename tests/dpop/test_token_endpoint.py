@@ -30,6 +30,7 @@ from tokensources.sources._signing_keys import load_signing_key
 from tokensources.sources._token_request import DPoPClient, send_token_request
 from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
 from tokensources.testing._dpop import TokenEndpointDPoP
+from tokensources.wrappers._hooks import event_counts
 
 pytestmark = pytest.mark.anyio
 
@@ -105,11 +106,13 @@ async def test_a_nonce_demand_is_retried_once_with_fresh_credentials_then_rememb
     dpop.require_nonce = True
     client = DPoPClient(DPoPKey.generate(clock=clock))
     auth = CountingBasic()
+    before = event_counts().get("dpop_nonce_retry", 0)
 
     first = await _exchange(server, http, clock, client, auth)
     second = await _exchange(server, http, clock, client, auth)
 
     assert first.result().token_type == second.result().token_type == "DPoP"
+    assert event_counts().get("dpop_nonce_retry", 0) == before + 1  # the metric counts it
     assert server.counters.token_requests == 3
     assert auth.made == 3  # the retry made its credentials again
     assert dpop.counters.nonce_challenges == 1
@@ -242,11 +245,13 @@ async def test_a_bearer_answer_is_used_as_bearer_with_one_warning(
     dpop.supported = False
     client = DPoPClient(DPoPKey.generate(clock=clock))
     caplog.set_level(logging.WARNING, logger="tokensources")
+    before = event_counts().get("dpop_bearer_answer", 0)
 
     tokens = [(await _exchange(server, http, clock, client)).result() for _ in range(2)]
 
     assert [(t.token_type, t.jkt) for t in tokens] == [("Bearer", None)] * 2
     assert client.bearer_answers == 2
+    assert event_counts().get("dpop_bearer_answer", 0) == before + 2
     warnings = [r.getMessage() for r in caplog.records if "Bearer token" in r.getMessage()]
     assert len(warnings) == 1
     assert tokens[0].access_token not in warnings[0]

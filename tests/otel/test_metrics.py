@@ -152,11 +152,14 @@ async def test_events_of_components_without_a_cache_are_counted(telemetry: Telem
     count_event("lock_wait")
     count_event("dpop_nonce_retry")
     count_event("dpop_nonce_retry")
+    count_event("dpop_bearer_answer")
     fleet = [
         point.value
         for point in telemetry.points("tokensources.lock.waits")
         if point.attributes.get("tokensources.scope") == "fleet"
     ]
     retries = [point.value for point in telemetry.points("tokensources.dpop.nonce_retries")]
+    bearer = [point.value for point in telemetry.points("tokensources.dpop.bearer_answers")]
     assert fleet == [before.get("lock_wait", 0) + 1]
     assert retries == [before.get("dpop_nonce_retry", 0) + 2]
+    assert bearer == [before.get("dpop_bearer_answer", 0) + 1]

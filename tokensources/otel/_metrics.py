@@ -101,6 +101,12 @@ def _create(meter: Meter, current: list[Callable[[], bool]]) -> Histogram:
         unit="{retry}",
         description="requests sent again with a new DPoP nonce",
     )
+    meter.create_observable_counter(
+        "tokensources.dpop.bearer_answers",
+        callbacks=[when_active(_bearer_answers)],
+        unit="{token}",
+        description="DPoP token requests answered with a Bearer token (the server ignores DPoP)",
+    )
     return meter.create_histogram(
         "tokensources.refresh.duration",
         unit="s",
@@ -164,3 +170,8 @@ def _lock_waits(options: CallbackOptions) -> Iterable[Observation]:
 def _nonce_retries(options: CallbackOptions) -> Iterable[Observation]:
     retries = event_counts().get("dpop_nonce_retry", 0)
     return [Observation(retries)] if retries else []
+
+
+def _bearer_answers(options: CallbackOptions) -> Iterable[Observation]:
+    answers = event_counts().get("dpop_bearer_answer", 0)
+    return [Observation(answers)] if answers else []

@@ -27,6 +27,7 @@ from .._http import HttpClient
 from .._log import logger
 from .._redact import safe_url
 from .._wire import TokenAnswer, judge_token_response
+from ..wrappers._hooks import count_event
 from ._client_auth import ClientAuth, Credentials
 from ._dpop_key import DPoPKey
 from ._dpop_nonces import DPoPNonces
@@ -94,6 +95,7 @@ class DPoPClient:
             return TokenAnswer(answer.raw, token=bound)
         if kind == "bearer":
             self.bearer_answers += 1
+            count_event("dpop_bearer_answer")
             if self.bearer_answers == 1:
                 logger.warning(
                     "%s answered a DPoP token request with a Bearer token (token %s): "
@@ -201,5 +203,6 @@ async def send_token_request(
     nonce_sent = dpop.nonces.get(token_url) if dpop is not None else None
     answer = await client.authenticate(attempt, token_url)
     if dpop is not None and dpop.wants_retry(answer, token_url, nonce_sent):
+        count_event("dpop_nonce_retry")
         answer = await client.authenticate(attempt, token_url)
     return answer
