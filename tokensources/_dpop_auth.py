@@ -34,6 +34,7 @@ import anyio
 import anyio.lowlevel
 import httpx
 
+from ._bounded import forget_oldest
 from ._errors import ConfigError
 from ._token import Token
 from .sources._dpop_key import DPoPKey, loaded_key
@@ -111,10 +112,8 @@ class DPoPRequests:
         self.nonces.learn(url, headers.get("dpop-nonce"))
         where = origin(url)
         if where not in self._answered:
-            answered = self._answered
-            answered[where] = None
-            while len(answered) > DEFAULT_MAX_ORIGINS:
-                answered.pop(next(iter(answered)), None)
+            self._answered[where] = None
+            forget_oldest(self._answered, DEFAULT_MAX_ORIGINS)
 
     def wants_retry(
         self, url: str, status: int, headers: Mapping[str, str], sent: str | None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from ._bounded import forget_oldest
 from ._cache import failure_delay
 from ._errors import ConfigError
 from ._log import logger
@@ -87,9 +88,7 @@ class Rejections:
             failures = self.origins.pop(api, (0, 0.0))[0] + 1
             delay = failure_delay(FIRST_REJECTION_BACKOFF, failures)
             self.origins[api] = (failures, self._clock() + delay)
-            while len(self.origins) > MAX_REJECTING_ORIGINS:
-                # Another thread may have removed it meanwhile.
-                self.origins.pop(next(iter(self.origins), api), None)
+            forget_oldest(self.origins, MAX_REJECTING_ORIGINS)
             logger.warning(
                 "%s rejected a fresh token too (401): its 401s are returned as they are, "
                 "without a new token, for %.1fs",

@@ -83,6 +83,18 @@ def test_memory_is_bounded_oldest_origin_first() -> None:
     assert nonces.get("https://c.example/") == "c"
 
 
+def test_the_memory_of_logged_origins_is_bounded_too(caplog: pytest.LogCaptureFixture) -> None:
+    """Malformed nonces from more origins than max_origins: the oldest is forgotten, logged anew."""
+    nonces = DPoPNonces(max_origins=2)
+    caplog.set_level(logging.WARNING, logger="tokensources")
+
+    for name in ("a", "b", "c", "a"):
+        nonces.learn(f"https://{name}.example/", "bad nonce")
+
+    logged = [r.getMessage() for r in caplog.records if "malformed DPoP-Nonce" in r.getMessage()]
+    assert len(logged) == 4  # a was forgotten when c came, so it is logged again
+
+
 def test_bad_settings_are_refused() -> None:
     """max_origins must be a positive integer; origins need absolute http(s) URLs."""
     with pytest.raises(ConfigError):

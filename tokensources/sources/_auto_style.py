@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from .._bounded import forget_oldest
 from .._errors import TokenEndpointError, TokenRequestError
 from .._identity import process_digest
 from .._source import Clock
@@ -126,8 +127,7 @@ class AutoSecretAuth(SecretAuth):
         memory = (*key, self._digest)
         _refused_until.pop(memory, None)  # re-inserted last: the newest
         _refused_until[memory] = self._clock() + REFUSAL_MEMORY
-        while len(_refused_until) > MAX_REFUSALS:
-            del _refused_until[next(iter(_refused_until))]
+        forget_oldest(_refused_until, MAX_REFUSALS)
 
 
 def _endpoint_error(answer: TokenAnswer) -> TokenEndpointError:

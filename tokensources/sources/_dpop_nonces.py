@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 
+from .._bounded import forget_oldest
 from .._errors import ConfigError
 from .._log import logger
 from ._dpop_key import target_uri
@@ -115,7 +116,7 @@ class DPoPNonces:
             raise ConfigError("max_origins must be a positive integer")
         self._max = max_origins
         self._nonces: dict[str, str] = {}
-        self._logged: set[str] = set()
+        self._logged: dict[str, None] = {}  # origins whose malformed nonce was logged
         self.ignored = 0
 
     def __repr__(self) -> str:
@@ -139,7 +140,8 @@ class DPoPNonces:
         if not valid_nonce(value):
             self.ignored += 1
             if where not in self._logged:
-                self._logged.add(where)
+                self._logged[where] = None
+                forget_oldest(self._logged, self._max)
                 # The value is not quoted: it is the server's, and may be anything.
                 logger.warning(
                     "ignored a malformed DPoP-Nonce header from %s (%d characters); "
@@ -151,6 +153,5 @@ class DPoPNonces:
         nonces = self._nonces
         nonces.pop(where, None)
         nonces[where] = value
-        while len(nonces) > self._max:
-            nonces.pop(next(iter(nonces)), None)
+        forget_oldest(nonces, self._max)
         return value
