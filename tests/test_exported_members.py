@@ -37,7 +37,8 @@ PUBLIC = {
     "tokensources.aiohttp": ["TokenMiddleware"],
     "tokensources.verify": [
         "CLAIMS_KEY", "ASGIApp", "BearerAuth", "Challenge", "Claims", "DPoPNonce",
-        "DPoPNonceError", "DPoPProofChecker", "DPoPProofError", "InsufficientScopeError",
+        "DPoPNonceError", "DPoPProofChecker", "DPoPProofError", "DPoPReplays",
+        "InsufficientScopeError",
         "Introspection", "InvalidTokenError", "JWTVerifier", "ResourceMetadata", "Verifier",
         "authenticate", "bearer_token", "challenge", "claims_from", "fetch_resource_metadata",
         "require_scopes",

@@ -184,7 +184,9 @@ async def test_bearer_auth_answers_a_bad_proof_with_a_dpop_challenge(
         )
 
     assert answer.status_code == 401
-    assert answer.headers["www-authenticate"] == 'DPoP error="invalid_dpop_proof"'
+    assert answer.headers["www-authenticate"] == (
+        'DPoP error="invalid_dpop_proof", algs="ES256 ES384 EdDSA PS256 RS256"'
+    )
 
 
 async def test_token_auth_and_bearer_auth_with_nonces_end_to_end(
@@ -290,16 +292,19 @@ async def test_bearer_auth_checks_proofs_against_its_public_url(
     "public_url",
     [
         "api.test",
-        "https://api.test/v1",
+        "https://api.test/v1#top",
         "https://api.test?x=1",
+        "https://api.test/?",
         "ftp://api.test",
         "https://u@api.test",
         5,
+        [],
+        ["https://api.test", "/relative"],
     ],
 )
-async def test_a_public_url_that_is_not_an_origin_is_a_config_error(
+async def test_a_public_url_that_is_not_a_base_url_is_a_config_error(
     public_url: Any, make_verifier: MakeVerifier
 ) -> None:
-    """Scheme and host only: a path, query, user info or other scheme is refused at once."""
+    """Scheme, host and a path prefix only: a query, fragment, user info or scheme is refused."""
     with pytest.raises(ConfigError, match="public_url"):
         BearerAuth(_app, make_verifier(), public_url=public_url)

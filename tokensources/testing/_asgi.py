@@ -92,11 +92,15 @@ def json_response(
 def _headers(scope: Scope) -> dict[str, str]:
     # The first of duplicate headers wins (Authorization, Host, ...): a request
     # with two is malformed either way, and the first is what most servers use.
+    # Except DPoP: RFC 9449 §4.3 wants exactly one proof, so repeated ones are
+    # combined as RFC 9110 §5.3 says, and the proof check refuses the result.
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers", ()):
         name = raw_name.decode("latin-1").lower()
         if name not in headers:
             headers[name] = raw_value.decode("latin-1")
+        elif name == "dpop":
+            headers[name] += ", " + raw_value.decode("latin-1")
     return headers
 
 

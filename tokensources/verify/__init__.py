@@ -26,7 +26,7 @@ from ._asgi_types import ASGIApp
 from ._bearer import Challenge, bearer_token, challenge
 from ._claims import Claims, require_scopes
 from ._contract import Verifier
-from ._dpop import DPoPNonceError, DPoPProofChecker, DPoPProofError
+from ._dpop import DPoPNonceError, DPoPProofChecker, DPoPProofError, DPoPReplays
 from ._dpop_nonce import DPoPNonce
 from ._introspection import Introspection
 from ._metadata_client import fetch_resource_metadata
@@ -43,6 +43,7 @@ __all__ = [
     "DPoPNonceError",
     "DPoPProofChecker",
     "DPoPProofError",
+    "DPoPReplays",
     "InsufficientScopeError",
     "Introspection",
     "InvalidTokenError",

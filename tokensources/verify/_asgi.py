@@ -6,10 +6,8 @@ without importing any of them.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 from .._errors import ConfigError, TokenSourceError
 from .._log import logger
@@ -19,9 +17,10 @@ from ._certificate_binding import CertificateGetter, check_certificate_binding, 
 from ._claims import Claims, scope_list
 from ._contract import Verifier
 from ._dpop import DPoPProofChecker, DPoPProofError
-from ._dpop_binding import check_dpop_binding
+from ._dpop_binding import bound_jkt, check_dpop_binding
 from ._dpop_nonce import DPoPNonce
 from ._paths import PathRules, route_path
+from ._proof_url import proof_urls, public_bases
 from ._resource_metadata import ResourceMetadata
 
 __all__ = ["CLAIMS_KEY", "ASGIApp", "BearerAuth", "authenticate", "claims_from"]
@@ -42,67 +41,6 @@ def _header(scope: Mapping[str, Any], wanted: bytes) -> list[str]:
     ]
 
 
-def public_origin(url: str | None) -> str | None:
-    """``url`` checked as the origin clients send requests to (``scheme://host[:port]``).
-
-    Raises:
-        ConfigError: ``url`` is not an absolute http(s) URL without path,
-            query or fragment.
-    """
-    if url is None:
-        return None
-    if not isinstance(url, str):
-        raise ConfigError("public_url must be a string such as 'https://api.example.com'")
-    return _checked_origin(url)
-
-
-# ``authenticate`` is called per request with the application's one URL.
-@functools.lru_cache(maxsize=16)
-def _checked_origin(url: str) -> str:
-    parts = urlsplit(url)
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.netloc
-        or "@" in parts.netloc
-        or parts.path not in ("", "/")
-        or parts.query
-        or parts.fragment
-    ):
-        raise ConfigError(
-            "public_url must be an origin such as 'https://api.example.com': "
-            "scheme and host, no path, query or fragment"
-        )
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _target(scope: Mapping[str, Any], origin: str | None = None) -> str:
-    """The URL an ASGI request was sent to, without its query: what a proof's ``htu`` names.
-
-    The path is taken as sent (``raw_path``) when the server gives it, so
-    that its percent-encoding is the client's (RFC 9449 §4.3). The origin is
-    ``origin`` when the application names the one its clients use (behind a
-    proxy that terminates TLS or rewrites ``Host``), else the request's
-    scheme and ``Host``.
-    """
-    raw = scope.get("raw_path")
-    if isinstance(raw, bytes) and raw:
-        path = raw.decode("latin-1").partition("?")[0]
-    else:
-        path = quote(str(scope.get("path", "/")), safe="/%!$&'()*+,;=:@~")
-    if origin is not None:
-        return f"{origin}{path}"
-    hosts = _header(scope, b"host")
-    server = scope.get("server")
-    if hosts:
-        host = hosts[0]
-    elif isinstance(server, (list, tuple)) and len(server) == 2:
-        host = f"{server[0]}:{server[1]}"
-    else:
-        host = "localhost"
-    scheme = str(scope.get("scheme", "http"))
-    return f"{'https' if scheme in ('https', 'wss') else 'http'}://{host}{path}"
-
-
 def _proof(scope: Mapping[str, Any]) -> str | None:
     """The request's one ``DPoP`` header (RFC 9449 §4.3: exactly one), or None."""
     proofs = _header(scope, b"dpop")
@@ -119,7 +57,7 @@ async def authenticate(
     client_certificate: CertificateGetter | None = None,
     dpop: DPoPProofChecker | None = None,
     dpop_nonce: DPoPNonce | None = None,
-    public_url: str | None = None,
+    public_url: str | Iterable[str] | None = None,
 ) -> Claims:
     """Verify the bearer or DPoP token of an ASGI request and return its claims.
 
@@ -138,14 +76,23 @@ async def authenticate(
 
     A DPoP-bound token (``cnf.jkt``, RFC 9449 §7) is accepted only as
     ``Authorization: DPoP <token>`` with a ``DPoP`` proof for this request
-    (its method, its URL as the Host header and path name it, the token's
-    hash, the token's key, a fresh ``jti``) checked by ``dpop``; with
-    ``dpop_nonce``, the proof must carry its current nonce. Without
-    ``dpop``, DPoP tokens are refused. A DPoP-bound token presented as a
-    bearer token is always refused. Behind a proxy that terminates TLS or
-    rewrites ``Host``, name the origin clients send to in ``public_url``
-    (``"https://api.example.com"``): a proof's ``htu`` is then compared
-    with that origin and the request's path.
+    (its method, its URL, the token's hash, the token's key, a fresh
+    ``jti``) checked by ``dpop``; with ``dpop_nonce``, the proof must carry
+    its current nonce. Without ``dpop``, DPoP tokens are refused. A
+    DPoP-bound token presented as a bearer token is always refused, and so
+    is a token whose ``cnf`` claim is malformed.
+
+    The URL a proof's ``htu`` must name is, without ``public_url``, the
+    request's scheme and ``Host`` header, ``root_path`` and path. The
+    ``Host`` header is chosen by the client: a token and proof captured on
+    their way to another API that accepts the same tokens (same issuer and
+    audience) are accepted here if the sender says that API's host name.
+    Set ``public_url`` to the URL clients reach this API at
+    (``"https://api.example.com"``), with the path prefix a proxy strips
+    (``"https://api.example.com/svc"``), or a list of them for an API with
+    several names: ``htu`` must then be one of them followed by the path
+    the application received. It is also what makes proofs pass behind a
+    proxy that terminates TLS or rewrites ``Host``.
 
     Concurrency and cancellation: as the verifier's ``verify``. The proof
     checker's replay memory is shared by every request it checks.
@@ -158,7 +105,9 @@ async def authenticate(
             ``DPoPNonceError`` when it lacks the current nonce).
         TokenSourceError: the verifier could not decide (the issuer's keys
             or the introspection endpoint are unavailable).
-        ConfigError: a scope in ``scopes`` is empty or not a string.
+        ConfigError: a scope in ``scopes`` is empty or not a string, or
+            ``public_url`` is not a URL (or list of URLs) ``BearerAuth``
+            would accept.
     """
     scope = getattr(request, "scope", request)
     if not isinstance(scope, Mapping):
@@ -175,7 +124,7 @@ async def authenticate(
         access_token=token,
         proof=_proof(scope) if scheme == "dpop" else None,
         method=str(scope.get("method", "GET")),
-        url=_target(scope, public_origin(public_url)),
+        url=proof_urls(scope, _header(scope, b"host"), public_bases(public_url)),
         checker=dpop,
         nonces=None if dpop_nonce is None else dpop_nonce.accepted(),
     )
@@ -228,6 +177,14 @@ class BearerAuth:
     error="invalid_dpop_proof"``, a proof without the current nonce (with
     ``dpop_nonce``) with ``DPoP error="use_dpop_nonce"`` and the nonce in
     ``DPoP-Nonce``, so that the client sends it once more with that nonce.
+    Any refusal of a request that presented ``Authorization: DPoP`` is a
+    ``DPoP`` challenge (``error="invalid_token"`` for a refused token), and
+    every ``DPoP`` challenge names the accepted proof algorithms in
+    ``algs`` (RFC 9449 §7.1).
+    Set ``public_url`` when DPoP tokens are in use: without it, the URL a
+    proof must name is built from the client's own ``Host`` header (see
+    ``authenticate``), and the first DPoP token accepted that way is
+    logged once at WARNING.
 
     Other scope types (``lifespan``) pass through untouched.
 
@@ -257,17 +214,20 @@ class BearerAuth:
             whose bounded replay memory all its requests share.
         dpop_nonce: demand this nonce in every DPoP proof; every answer to a
             protected request then names the current one in ``DPoP-Nonce``.
-        public_url: the origin clients send requests to
-            (``"https://api.example.com"``), when the application sits
-            behind a proxy that terminates TLS or rewrites ``Host``: DPoP
-            proofs name it in their ``htu``. By default the request's own
-            scheme and ``Host``.
+        public_url: the URL clients send requests to
+            (``"https://api.example.com"``), with any path prefix a proxy
+            strips before the application sees the path
+            (``"https://api.example.com/svc"``); or a list of them, for an
+            API known by several names. DPoP proofs name it, followed by
+            the application's path, in their ``htu``. By default the
+            request's own scheme, ``Host`` header and ``root_path``, which
+            the client controls.
 
     Raises:
         ConfigError: ``paths`` is a string, a path does not start with
             ``/``, a scope is empty, not a string or not a valid scope
             token, the realm is unusable, or ``public_url`` is not an
-            origin.
+            http(s) URL (or a list of them) without query or fragment.
     """
 
     def __init__(
@@ -282,9 +242,10 @@ class BearerAuth:
         client_certificate: CertificateGetter | None = None,
         dpop: DPoPProofChecker | None = None,
         dpop_nonce: DPoPNonce | None = None,
-        public_url: str | None = None,
+        public_url: str | Iterable[str] | None = None,
     ) -> None:
-        self._public_url = public_origin(public_url)
+        self._public_url = public_bases(public_url)
+        self._warned_host = False
         if dpop is not None and not isinstance(dpop, DPoPProofChecker):
             raise ConfigError("dpop must be a DPoPProofChecker")
         if dpop_nonce is not None and not isinstance(dpop_nonce, DPoPNonce):
@@ -335,6 +296,13 @@ class BearerAuth:
             logger.info("request to %s refused: %s", scope.get("path", ""), exc)
             await self._refuse(scope, send, exc)
             return
+        if self._public_url is None and not self._warned_host and bound_jkt(claims) is not None:
+            self._warned_host = True
+            logger.warning(
+                "a DPoP token was accepted with its proof checked against the request's own "
+                "Host header; set BearerAuth(public_url=...) to the URL clients use, so that "
+                "a proof made for another server is not accepted here"
+            )
         nonce = self._dpop_nonce
         if nonce is not None and scope["type"] == "http":
             send = _with_nonce(send, nonce)
@@ -351,6 +319,8 @@ class BearerAuth:
             realm=self._realm,
             scopes=self._scopes,
             resource_metadata=metadata.url if metadata is not None else None,
+            scheme=_credential_scheme(scope),
+            dpop_algorithms=self._dpop.algorithms,
         )
         body = answer.body_bytes()
         headers = [
@@ -364,6 +334,13 @@ class BearerAuth:
             headers.append((b"dpop-nonce", self._dpop_nonce.current.encode("ascii")))
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _credential_scheme(scope: Mapping[str, Any]) -> str:
+    """The lower-cased scheme of the request's ``Authorization`` header (``"bearer"`` if none)."""
+    values = _header(scope, b"authorization")
+    words = values[0].split(None, 1) if len(values) == 1 else []
+    return "dpop" if words and words[0].lower() == "dpop" else "bearer"
 
 
 def _with_nonce(send: Send, nonce: DPoPNonce) -> Send:

@@ -13,14 +13,19 @@ valid token, scope missing            403     ``Bearer error="insufficient_scope
                                               scope="…"``
 DPoP proof missing or refused         401     ``DPoP error="invalid_dpop_proof"``
 DPoP proof without the current nonce  401     ``DPoP error="use_dpop_nonce"``
+a ``DPoP`` credential refused, or     401,    ``DPoP error="invalid_token"``,
+its scope missing                     403     ``DPoP error="insufficient_scope"``
 verifier cannot decide (JWKS or       503     none; ``Retry-After``
 introspection endpoint down)
 ====================================  ======  =====================================
 
-With ``resource_metadata``, every ``Bearer`` challenge also names where the
+With ``resource_metadata``, every challenge also names where the
 resource's RFC 9728 metadata is (``resource_metadata="…"``, RFC 9728 §5.1),
 so that a client that has no token yet learns which authorization server
-to ask and for what.
+to ask and for what. A request that presented a ``DPoP`` credential is
+answered with the ``DPoP`` scheme (RFC 9449 §7.1), and every ``DPoP``
+challenge names the accepted proof algorithms (``algs="…"``) when they
+are given.
 
 Nothing about the token or why it failed is sent to the client: the reason
 is in the exception message, for logs.
@@ -177,6 +182,8 @@ def challenge(
     realm: str | None = None,
     scopes: Iterable[str] | str = (),
     resource_metadata: str | None = None,
+    scheme: str = "bearer",
+    dpop_algorithms: Iterable[str] = (),
 ) -> Challenge:
     """The RFC 6750 answer for ``error`` raised by ``bearer_token`` or verification.
 
@@ -190,8 +197,15 @@ def challenge(
             attribute of a 403 (defaults to the missing ones): an iterable
             of scopes, or one space-separated string.
         resource_metadata: the URL of the resource's RFC 9728 metadata
-            (``ResourceMetadata.url``), named in every ``Bearer`` challenge
-            as RFC 9728 §5.1 says; the 503 answer has no challenge.
+            (``ResourceMetadata.url``), named in every challenge as RFC
+            9728 §5.1 says; the 503 answer has no challenge.
+        scheme: the scheme of the request's credentials, lower-cased, as
+            ``access_token`` returns it: with ``"dpop"``, a refused token
+            or a missing scope is answered with a ``DPoP`` challenge
+            (RFC 9449 §7.1), since that is the scheme the client uses.
+        dpop_algorithms: the accepted DPoP proof algorithms
+            (``DPoPProofChecker.algorithms``), named as ``algs`` in every
+            ``DPoP`` challenge (RFC 9449 §7.1); none when empty.
 
     Raises:
         ConfigError: ``realm`` or ``resource_metadata`` is unusable, or a
@@ -201,29 +215,48 @@ def challenge(
     if resource_metadata:
         # RFC 9728 §5.1: where a client without a (good) token learns what to get.
         params.append(f'resource_metadata="{check_resource_metadata(resource_metadata)}"')
+    if isinstance(error, MissingTokenError):
+        return _answer(401, params, "unauthorized", _REFUSED)
+    if not isinstance(error, InvalidTokenError):
+        body = {"error": "temporarily_unavailable", "message": "Try again later."}
+        return Challenge(503, {"Retry-After": str(RETRY_AFTER_SECONDS)}, body)
+    status, found, code, message = _refusal(error, scopes)
+    # RFC 9449 §7.1, §9: a refused proof, or a DPoP credential refused, gets a
+    # DPoP challenge; a malformed header may be either scheme, so Bearer.
+    as_dpop = scheme == "dpop" and not isinstance(error, MalformedRequestError)
+    if isinstance(error, DPoPProofError) or as_dpop:
+        algs = " ".join(dpop_algorithms)
+        # RFC 9449 §7.1: the DPoP scheme's own parameter, the accepted proof algorithms.
+        named = [f'algs="{_quotable("dpop_algorithms", algs)}"'] if algs else []
+        return _answer(status, [*found, *params, *named], code, message, "DPoP")
+    return _answer(status, [*params, *found], code, message)
+
+
+_REFUSED = "Missing or invalid token."
+
+
+def _refusal(
+    error: InvalidTokenError, scopes: Iterable[str] | str
+) -> tuple[int, list[str], str, str]:
+    """The status, the challenge's error parameters, the error code and message for ``error``."""
     if isinstance(error, InsufficientScopeError):
         needed = " ".join(scope_list(scopes)) or " ".join(error.missing)
-        params += ['error="insufficient_scope"', f'scope="{needed}"']
-        return _answer(403, params, "insufficient_scope", "The token lacks a required scope.")
-    if isinstance(error, MissingTokenError):
-        return _answer(401, params, "unauthorized", "Missing or invalid token.")
+        found = ['error="insufficient_scope"', f'scope="{needed}"']
+        return 403, found, "insufficient_scope", "The token lacks a required scope."
     if isinstance(error, DPoPProofError):
-        # RFC 9449 §7.1, §9: the proof, not the token, was refused; a DPoP challenge.
-        return _answer(
-            401, [f'error="{error.error}"'], error.error, "Invalid DPoP proof.", scheme="DPoP"
-        )
+        return 401, [f'error="{error.error}"'], error.error, "Invalid DPoP proof."
     if isinstance(error, MalformedRequestError):
-        params.append('error="invalid_request"')
-        return _answer(400, params, "invalid_request", "Malformed Authorization header.")
-    if isinstance(error, InvalidTokenError):
-        params.append('error="invalid_token"')
-        return _answer(401, params, "invalid_token", "Missing or invalid token.")
-    body = {"error": "temporarily_unavailable", "message": "Try again later."}
-    return Challenge(503, {"Retry-After": str(RETRY_AFTER_SECONDS)}, body)
+        return (
+            400,
+            ['error="invalid_request"'],
+            "invalid_request",
+            "Malformed Authorization header.",
+        )
+    return 401, ['error="invalid_token"'], "invalid_token", _REFUSED
 
 
 def _answer(
-    status: int, params: list[str], error: str, message: str, *, scheme: str = "Bearer"
+    status: int, params: list[str], error: str, message: str, scheme: str = "Bearer"
 ) -> Challenge:
     value = f"{scheme} " + ", ".join(params) if params else scheme
     return Challenge(status, {"WWW-Authenticate": value}, {"error": error, "message": message})

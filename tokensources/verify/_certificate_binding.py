@@ -10,7 +10,9 @@ the certificate (nginx's ``$ssl_client_escaped_cert``, Envoy's
 ``x-forwarded-client-cert``): only the application knows which header its
 proxy sets and strips.
 
-A token without ``cnf.x5t#S256`` is not bound, and is not checked here.
+A token without ``cnf.x5t#S256`` is not bound, and is not checked here; a
+token whose ``cnf`` or ``cnf.x5t#S256`` is malformed is refused (see
+``verify._confirmation``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 
 from .._errors import InvalidTokenError
 from ..sources._certificates import x5t_s256
+from ._confirmation import confirmation
 
 __all__ = ["CertificateGetter", "bound_thumbprint", "check_certificate_binding", "tls_certificate"]
 
@@ -34,10 +37,13 @@ or not), or None when the request presented none."""
 
 
 def bound_thumbprint(claims: Mapping[str, Any]) -> str | None:
-    """The ``cnf.x5t#S256`` of verified claims, or None for a token that is not so bound."""
-    cnf = claims.get("cnf")
-    thumbprint = cnf.get("x5t#S256") if isinstance(cnf, Mapping) else None
-    return thumbprint if isinstance(thumbprint, str) else None
+    """The ``cnf.x5t#S256`` of verified claims, or None for a token that is not so bound.
+
+    Raises:
+        InvalidTokenError: ``cnf`` is not an object, or ``cnf.x5t#S256``
+            not a non-empty string.
+    """
+    return confirmation(claims, "x5t#S256")
 
 
 def tls_certificate(scope: Mapping[str, Any]) -> str | None:
@@ -74,7 +80,8 @@ def check_certificate_binding(claims: Mapping[str, Any], certificate: bytes | st
 
     Raises:
         InvalidTokenError: the token is bound, and the request presented no
-            certificate, an unreadable one, or another one.
+            certificate, an unreadable one, or another one; or its ``cnf``
+            claim is malformed.
     """
     bound = bound_thumbprint(claims)
     if bound is None:

@@ -18,7 +18,10 @@ token requests. A proof is accepted when all of these hold:
 6. its ``jti`` has not been seen with this key while such a proof was
    acceptable (the replay memory is bounded and shared by every request the
    checker sees). It is remembered only once every other check passed, so a
-   proof refused for another reason cannot poison a later one.
+   proof refused for another reason cannot poison a later one. An id is
+   never forgotten while its proof could still be replayed: when the memory
+   is full of such ids, new proofs are refused until some of them expire
+   (failing closed), so size it for the peak proof rate (see ``DPoPReplays``).
 
 Every refusal is a ``DPoPProofError`` (``invalid_dpop_proof``) or a
 ``DPoPNonceError`` (``use_dpop_nonce``) whose message names the check, and
@@ -27,12 +30,13 @@ never contains the proof, the token or the key.
 
 from __future__ import annotations
 
+import heapq
 import hmac
+import itertools
 import json
 import math
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -41,8 +45,10 @@ import jwt
 
 from .._errors import ConfigError, InvalidTokenError
 from .._jose import verify_signature
+from .._log import logger
 from .._source import Clock
 from ..sources._dpop_key import PROOF_TYPE, access_token_hash, target_uri
+from ..wrappers._checks import check_seconds
 from ._jwk import check_algorithms, parse_jwks
 
 __all__ = [
@@ -108,9 +114,23 @@ class VerifiedProof:
 class DPoPReplays:
     """A bounded memory of the proof ids seen, each kept while its proof could be replayed.
 
-    At most ``max_entries`` ids are kept: expired ones are dropped first,
-    then the oldest. Safe from any thread and from every task of a server:
-    each call holds a lock for a few dictionary steps.
+    An id is kept until its proof is too old to be accepted anyway, and
+    never forgotten before: forgetting a live id would let its proof be
+    replayed. At most ``max_entries`` ids are kept; when that many live ids
+    are remembered, a new proof is refused (``DPoPProofError`` saying the
+    replay memory is full) until the oldest expire. Such refusals are
+    counted in ``refused_full`` and the first one is logged at WARNING on
+    the ``tokensources`` logger.
+
+    Size it for the peak rate of accepted proofs times the time each one is
+    kept (the checker's ``max_age + 2 * leeway``, 70 seconds by default):
+    the default 100 000 holds about 1 400 proofs a second. Memory is about
+    400 bytes an id. The memory is per process: replicas each keep their
+    own, so a proof replayed to another replica within its ``max_age`` is
+    not recognised there (a short-lived ``DPoPNonce`` narrows that window).
+
+    Safe from any thread and from every task of a server: each call holds a
+    lock for a few dictionary and heap steps.
 
     Args:
         max_entries: the most ids remembered.
@@ -119,33 +139,57 @@ class DPoPReplays:
         ConfigError: ``max_entries`` is not a positive integer.
     """
 
-    __slots__ = ("_lock", "_max", "_seen")
+    __slots__ = ("_expiry", "_lock", "_max", "_order", "_seen", "_warned", "refused_full")
 
     def __init__(self, *, max_entries: int = 100_000) -> None:
         if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
             raise ConfigError("max_entries must be a positive integer")
         self._max = max_entries
-        self._seen: OrderedDict[Hashable, float] = OrderedDict()
+        self._seen: dict[Hashable, float] = {}
+        # (until, order, key) for every remembered id, soonest expiry first;
+        # ``order`` breaks ties, so that keys themselves are never compared.
+        self._expiry: list[tuple[float, int, Hashable]] = []
+        self._order = itertools.count()
         self._lock = threading.Lock()
+        self._warned = False
+        self.refused_full = 0
 
     def __len__(self) -> int:
         return len(self._seen)
 
     def first_use(self, key: Hashable, until: float, now: float) -> bool:
-        """Remember ``key`` until ``until``; False when it is remembered already."""
+        """Remember ``key`` until ``until``; False when it is remembered already.
+
+        Raises:
+            DPoPProofError: the memory is full of ids that are still live.
+        """
         with self._lock:
+            self._forget_expired(now)
             seen = self._seen
-            known = seen.get(key)
-            if known is not None and known > now:
+            if key in seen:
                 return False
-            seen[key] = until
-            seen.move_to_end(key)
-            if len(seen) > self._max:
-                # Entries arrive roughly in expiry order: drop the expired
-                # from the front, then the oldest until the bound holds.
-                while seen and (len(seen) > self._max or next(iter(seen.values())) <= now):
-                    seen.popitem(last=False)
-            return True
+            full = len(seen) >= self._max
+            if not full:
+                seen[key] = until
+                heapq.heappush(self._expiry, (until, next(self._order), key))
+            else:
+                self.refused_full += 1
+                warn, self._warned = not self._warned, True
+        if full:
+            if warn:
+                logger.warning(
+                    "the DPoP replay memory is full (%d live proof ids): new proofs are "
+                    "refused until some expire; raise DPoPReplays(max_entries=...)",
+                    self._max,
+                )
+            raise DPoPProofError("the DPoP replay memory is full; the proof is refused")
+        return True
+
+    def _forget_expired(self, now: float) -> None:
+        expiry, seen = self._expiry, self._seen
+        while expiry and expiry[0][0] <= now:
+            _, _, key = heapq.heappop(expiry)
+            seen.pop(key, None)
 
 
 class DPoPProofChecker:
@@ -154,10 +198,12 @@ class DPoPProofChecker:
     Args:
         algorithms: the accepted proof algorithms (asymmetric names of the
             JOSE table only).
-        max_age: seconds a proof is acceptable after its ``iat``.
-        leeway: seconds of clock difference forgiven on ``iat``.
+        max_age: seconds a proof is acceptable after its ``iat`` (> 0).
+        leeway: seconds of clock difference forgiven on ``iat`` (>= 0).
         replays: the memory of seen ``jti`` values; share one between
-            checkers that guard the same resource.
+            checkers that guard the same resource. Each accepted proof is
+            kept ``max_age + 2 * leeway`` seconds: size ``max_entries`` for
+            the peak proof rate times that.
         clock: wall-clock time.
 
     Raises:
@@ -176,11 +222,8 @@ class DPoPProofChecker:
         clock: Clock = time.time,
     ) -> None:
         self._algorithms = frozenset(check_algorithms(algorithms))
-        for name, value in (("max_age", max_age), ("leeway", leeway)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"{name} must be a number of seconds >= 0")
-        self._max_age = float(max_age)
-        self._leeway = float(leeway)
+        self._max_age = check_seconds("max_age", max_age, positive=True)
+        self._leeway = check_seconds("leeway", leeway)
         self.replays = replays if replays is not None else DPoPReplays()
         self._clock = clock
 
@@ -210,7 +253,8 @@ class DPoPProofChecker:
                 proof's ``ath`` must be its hash.
             jkt: the token's ``cnf.jkt``, if any; the proof's key must be it.
             nonces: the nonces accepted now (the current one and, during a
-                rotation, the previous); None when no nonce is demanded.
+                rotation, the previous), or one nonce as a string; None
+                when no nonce is demanded.
 
         Raises:
             DPoPNonceError: the proof lacks an accepted nonce.
@@ -228,12 +272,14 @@ class DPoPProofChecker:
         checked = self._claims(claims, method, url, now)
         if access_token is not None:
             ath = claims.get("ath")
-            expected = access_token_hash(access_token)
-            if not isinstance(ath, str) or not hmac.compare_digest(ath, expected):
+            if not isinstance(ath, str) or not _same(ath, access_token_hash(access_token)):
                 raise DPoPProofError("the DPoP proof's ath is not the access token's hash")
-        if jkt is not None and not hmac.compare_digest(key[0], jkt):
+        if jkt is not None and not _same(key[0], jkt):
             raise DPoPProofError("the DPoP proof's key is not the key the token is bound to")
         nonce = claims.get("nonce")
+        if isinstance(nonces, str):
+            # A str is a Collection[str] of its characters: `in` would match substrings.
+            nonces = (nonces,)
         if nonces is not None and (not isinstance(nonce, str) or nonce not in nonces):
             what = "lacks the nonce" if nonce is None else "has a nonce that is not current"
             raise DPoPNonceError(f"the DPoP proof {what}; use the DPoP-Nonce given")
@@ -281,6 +327,10 @@ class _Claims:
 def _split(proof: object) -> tuple[dict[str, Any], str]:
     if proof is None:
         raise DPoPProofError("the request has no DPoP proof")
+    if isinstance(proof, str) and "," in proof:
+        # A compact JWS has no comma: this is several DPoP headers combined
+        # (RFC 9110 §5.3), and RFC 9449 §4.3 allows exactly one.
+        raise DPoPProofError("the request has more than one DPoP header")
     if not isinstance(proof, str) or len(proof) > MAX_PROOF_LENGTH or proof.count(".") != 2:
         raise DPoPProofError("the DPoP proof is not a compact JWS")
     header: object = None
@@ -322,6 +372,17 @@ def _verified_claims(proof: str, key: Any, alg: str) -> dict[str, Any]:
     if not isinstance(claims, dict):
         raise DPoPProofError("the DPoP proof's claims are not a JSON object")
     return claims
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time equality of two strings, whatever characters they hold.
+
+    ``hmac.compare_digest`` refuses non-ASCII ``str`` (TypeError), and a
+    proof's claims may hold any JSON string, lone surrogates included.
+    """
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def _target(htu: str) -> str | None:

@@ -5,7 +5,8 @@ A token bound to a DPoP key names the key's RFC 7638 thumbprint in
 proof (the ``DPoP`` header) signed by that key for this very request, and
 never as a bearer token (RFC 9449 §7.2). The proof itself is checked by
 ``DPoPProofChecker`` (``verify._dpop``). A token without ``cnf.jkt`` is not
-bound, and presented as a bearer token it is not checked here.
+bound, and presented as a bearer token it is not checked here; a token whose
+``cnf`` or ``cnf.jkt`` is malformed is refused (see ``verify._confirmation``).
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from .._errors import InvalidTokenError
+from ._confirmation import confirmation
 from ._dpop import DPoPProofChecker, VerifiedProof
 
 __all__ = ["bound_jkt", "check_dpop_binding"]
 
 
 def bound_jkt(claims: Mapping[str, Any]) -> str | None:
-    """The ``cnf.jkt`` of verified claims (RFC 9449 §6.1), or None for a token not so bound."""
-    cnf = claims.get("cnf")
-    jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
-    return jkt if isinstance(jkt, str) else None
+    """The ``cnf.jkt`` of verified claims (RFC 9449 §6.1), or None for a token not so bound.
+
+    Raises:
+        InvalidTokenError: ``cnf`` is not an object, or ``cnf.jkt`` not a
+            non-empty string.
+    """
+    return confirmation(claims, "jkt")
 
 
 def check_dpop_binding(
@@ -56,7 +61,8 @@ def check_dpop_binding(
 
     Raises:
         InvalidTokenError: a DPoP-bound token presented as a bearer token
-            (§7.2), a DPoP token without ``cnf.jkt``, or DPoP not accepted.
+            (§7.2), a DPoP token without ``cnf.jkt``, a malformed ``cnf``
+            (not an object, or ``cnf.jkt`` not a string), or DPoP not accepted.
         DPoPNonceError: the proof lacks the current nonce.
         DPoPProofError: the proof fails another check (its key is not the
             token's, its ``ath`` is not the token's hash, ...).
