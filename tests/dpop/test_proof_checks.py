@@ -187,11 +187,13 @@ def test_a_proof_refused_for_another_reason_does_not_burn_its_jti(
 def test_a_jti_is_forgotten_once_its_proof_is_too_old_anyway(
     private: ec.EllipticCurvePrivateKey, clock: FakeClock
 ) -> None:
-    """Old entries give way: the replay memory stays bounded however many proofs arrive."""
+    """Old entries give way, live ones never: a full memory refuses until its ids expire."""
     replays = DPoPReplays(max_entries=10)
     checker = DPoPProofChecker(clock=clock, replays=replays, max_age=60, leeway=0)
     key = DPoPKey(private, clock=clock)
-    for _ in range(25):
+    for _ in range(10):
+        checker.check(key.proof("GET", URL), "GET", URL)
+    with pytest.raises(DPoPProofError, match="replay memory is full"):
         checker.check(key.proof("GET", URL), "GET", URL)
     assert len(replays) == 10
     clock.advance(61)
