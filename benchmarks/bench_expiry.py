@@ -5,21 +5,27 @@ process), whose API answers 401 to a token past its ``exp`` (no leeway):
 
 - ``short tokens``: tokens living 2 s; 200 tasks send requests in a loop
   for 6 s through one ``httpx.AsyncClient`` with 100 connections, so
-  requests queue in the pool; at a buffer of 0 s, 0.5 s and the default
-  (Authlib's ``leeway`` and httpx-auth's ``early_expiry`` play the part of
-  the buffer; httpx-auth reads 0 as its default of 30 s, so it gets 1 ms);
-- the same for ``TokenAuth(max_in_flight=N)``, at the pool's size and at
-  10, which let requests take their token only when they are let in;
+  requests queue in the pool and in the (CPU-bound) server; at a buffer
+  of 0 s, 0.5 s and the default (Authlib's ``leeway`` and httpx-auth's
+  ``early_expiry`` play the part of the buffer; httpx-auth reads 0 as its
+  default of 30 s, so it gets 1 ms);
 - ``burst``: tokens living 60 s; 10 tasks send requests steadily, and 3 s
   before the first token expires a burst of 3 000 more requests arrives
   at once and queues for seconds; the run ends 3 s after the expiry.
 
-Reported per contender and setting: the API's 401s (counted by a
-response hook, which sees each 401 before any auth resends it), requests
-that finally failed, successful requests, token requests against the
-ideal (one per lifetime begun), and the learned margin for tokensources.
-Goal: no 401 caused by expiry, token requests at most ideal + 1, and no
-fewer successful requests than the best peer.
+tokensources runs with its defaults (``TokenAuth``'s automatic admission,
+``max_in_flight="auto"``), with admission off (``max_in_flight=None``),
+and with fixed bounds at the pool's size and at 10. Reported per
+contender and setting: the API's 401s (counted by a response hook, which
+sees each 401 before any auth resends it), requests that finally failed,
+successful requests, token requests against the ideal (one per lifetime
+begun), and the learned margin for tokensources. Goal: no 401 caused by
+expiry, token requests at most ideal + 1, and no fewer successful
+requests than the best peer.
+
+One full run (2026-12-02, 2 CPUs shared with other work, CPython 3.11),
+``short tokens``, defaults: 0 API 401s at every buffer, where admission
+off made about 250 at each; see the benchmarks page for the table.
 
 Run: ``python -m benchmarks expiry [--quick] [--scenarios short,burst] [--json PATH]``.
 """
@@ -34,7 +40,7 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import httpx
@@ -48,8 +54,9 @@ CLIENT_SECRET = "expiry-secret"  # the testing server's own client; not a real s
 CONNECTIONS = 100
 # A setting of None is each library's default.
 BUFFERS: tuple[float | None, ...] = (0.0, 0.5, None)
-# TokenAuth(max_in_flight=...) rows: the pool's size, and a tighter bound.
-BOUNDS = (CONNECTIONS, 10)
+# TokenAuth(max_in_flight=...) rows besides the default ("auto"): admission off, a
+# fixed bound at the pool's size, and a tighter one.
+BOUNDS: tuple[int | None, ...] = (None, CONNECTIONS, 10)
 
 Send = Callable[[], Awaitable[httpx.Response]]
 
@@ -91,7 +98,7 @@ async def _tokensources(
     setting: float | None,
     counter: Counter,
     report: dict[str, Any],
-    max_in_flight: int | None = None,
+    max_in_flight: int | Literal["auto"] | None = "auto",
 ) -> AsyncIterator[Send]:
     inner = ClientCredentials(f"{base}/oauth/token", CLIENT_ID, CLIENT_SECRET)
     source = reuse(buffer(inner, setting))

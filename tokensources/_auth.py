@@ -7,15 +7,14 @@ import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Generator
 from functools import partial
+from typing import Literal
 
-import anyio
-import anyio.lowlevel
 import httpx
 
+from ._admission import Automatic, Fixed, Gate, Watch
 from ._bridge import acquire_bridge, release_bridge
 from ._closing import Closing
 from ._dpop_auth import BoundSend, DPoPRequests
-from ._errors import ConfigError
 from ._rejections import Rejections, origin
 from ._source import Clock, FreshSource, TokenSource
 from ._token import Token
@@ -100,7 +99,9 @@ class TokenAuth(Closing, httpx.Auth):
 
     Expiry in flight: with a source that learns delays (a ``reuse()``
     cache, see ``LearnsDelays``), every answer is reported to it with the
-    instants the token was attached and the answer came back, so that the
+    instants the token was attached and the answer came back (except the
+    answer of a request that queued under an admission bound since cut,
+    below: requests let in from then on will not wait as long), so that the
     cache learns how long requests take to reach the API and keeps new
     tokens that far from their expiry; a 401 for a token that expired on
     the way raises that margin at once (and is resent as any 401; if the
@@ -108,30 +109,53 @@ class TokenAuth(Closing, httpx.Auth):
     rejects fresh tokens, and no backoff follows).
     ``reuse(..., learn_margin=False)`` turns this off.
 
-    ``max_in_flight=N`` bounds the async requests that are inside the
-    client at once, per event loop: a request beyond that waits its turn
-    (first come, first served) before it takes a token and enters the
-    connection pool. Set it to the pool's size (``httpx.Limits``'
-    ``max_connections``, 100 by default) when a burst of many more
-    concurrent requests than connections is expected: httpcore's pool then
-    never holds a long queue of waiting requests, which it handles with
-    work that grows with the square of the queue and stalls the event loop
-    (see the concurrency page). The bound covers the resend after a 401.
-    Sync requests are not bounded (each thread waits for itself). Unset
-    (the default), it costs nothing.
+    Admission: a request that takes its token and then waits in the
+    connection pool (or in a saturated server's queue) spends the token's
+    life waiting. By default (``max_in_flight="auto"``) ``TokenAuth``
+    watches how long async requests queue after the token was attached:
+    their wait for the wire (httpx's ``trace`` request extension, chained
+    with yours) and their attach-to-answer delay beyond the shortest one
+    of late. While that stays far below a tenth of the token's lifetime
+    there is no bound at all; once it exceeds that, or a token expires on
+    its way, the requests inside the client are bounded per event loop
+    (cut from the number in flight, then tuned to keep a few requests
+    queueing, gone when nobody waits), and a request beyond the bound
+    waits its turn (first come, first served) *before* it takes a token,
+    so it takes the freshest one when let in. The API's own time to answer
+    does not count: an API that is slow to answer is not bounded. With
+    tokens living under ten seconds, a new event loop starts with a bound
+    of 32 that doubles while waits stay short (slow start), so that a
+    storm does not take one short-lived token all at once. The bound
+    covers the resend after a 401. One request in 16 is watched while all
+    is calm (every request while a bound is set); a token of unknown
+    expiry is never watched. ``max_in_flight`` (the property) is the bound
+    of the running event loop right now.
+
+    ``max_in_flight=N`` is a fixed bound instead: at most N async requests
+    inside the client at once, per event loop. Set it to the pool's size
+    (``httpx.Limits``' ``max_connections``, 100 by default) when a burst of
+    many more concurrent requests than connections is expected: httpcore's
+    pool then never holds a long queue of waiting requests, which it
+    handles with work that grows with the square of the queue and stalls
+    the event loop (see the concurrency page). ``max_in_flight=None``
+    turns admission off: no bound, nothing watched. Sync requests are
+    never bounded (each thread waits for itself).
 
     Args:
         source: where tokens come from; usually a ``reuse()`` cache.
         portal_backend: the anyio backend (``"asyncio"`` or ``"trio"``) of
             the private loop.
         clock: wall-clock time in epoch seconds, for the backoff after an
-            API rejected a fresh token and for the delays reported to the
-            source; give it the source's clock. Default ``time.time``.
-        max_in_flight: the most async requests in flight at once per event
-            loop (an integer >= 1), or None for no bound.
+            API rejected a fresh token, for the delays reported to the
+            source and for the automatic bound; give it the source's clock.
+            Default ``time.time``.
+        max_in_flight: ``"auto"`` (the default) for the automatic bound, an
+            integer >= 1 for a fixed bound on async requests in flight per
+            event loop, or None for no bound.
 
     Raises:
-        ConfigError: ``max_in_flight`` is not a positive integer.
+        ConfigError: ``max_in_flight`` is not ``"auto"``, None or a
+            positive integer.
     """
 
     def __init__(
@@ -140,9 +164,14 @@ class TokenAuth(Closing, httpx.Auth):
         *,
         portal_backend: str = "asyncio",
         clock: Clock = time.time,
-        max_in_flight: int | None = None,
+        max_in_flight: int | Literal["auto"] | None = "auto",
     ) -> None:
-        self._in_flight = None if max_in_flight is None else _InFlight(max_in_flight)
+        self._fixed: Fixed | None = None
+        self._automatic: Automatic | None = None
+        if max_in_flight == "auto":
+            self._automatic = Automatic()
+        elif max_in_flight is not None:
+            self._fixed = Fixed(max_in_flight)  # checked there
         self._source = source
         self._clock = clock
         # Found once: told about every answer, to learn how long requests take.
@@ -162,42 +191,64 @@ class TokenAuth(Closing, httpx.Auth):
         """The token source this auth draws from."""
         return self._source
 
+    @property
+    def max_in_flight(self) -> int | None:
+        """The bound on async requests in flight of the running event loop now, or None.
+
+        The fixed ``max_in_flight=N``; with ``"auto"``, the automatic
+        bound as it stands on this event loop (None while unbounded, and
+        outside an event loop); None with ``max_in_flight=None``.
+        """
+        if self._fixed is not None:
+            return self._fixed.limit
+        if self._automatic is None:
+            return None
+        return self._automatic.limit_here()
+
     def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """The ``httpx.AsyncClient`` flow: authorise, and on a 401 refresh and resend once.
 
-        With ``max_in_flight``, the request first waits for its turn.
+        While a bound is set (``max_in_flight``), the request first waits
+        for its turn.
 
         Concurrency and cancellation: safe for any number of concurrent
         requests; they share the source's single flight. Cancelling a
         request while it waits for a token (or its turn) cancels only that
         wait, and a cancelled request gives its turn back.
         """
-        if self._in_flight is None:
-            return self._async_flow(request)
-        return self._in_flight.bounded(self._async_flow(request))
+        if self._fixed is not None:
+            return self._fixed.bounded(self._async_flow(request, None))
+        return self._async_flow(request, self._automatic)
 
     async def _async_flow(
-        self, request: httpx.Request
+        self, request: httpx.Request, automatic: Automatic | None
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        gate = None if automatic is None else automatic.here()
+        if gate is not None and not gate.admit():
+            await gate.wait_turn()  # before the token is taken: the wait does not age it
         # Decided before sending: a transport may buffer the body while sending it.
         replayable = _replayable(request)
-        token = self._fresh()  # the hot path: one clock reading, no await
-        if token is None:
-            token = await self._bridge.acall(self._source.token)
-        bound = None if token.jkt is None else await self._first_bound(request, token)
+        bound = None
         try:
+            token = self._fresh()  # the hot path: one clock reading, no await
+            if token is None:
+                token = await self._bridge.acall(self._source.token)
+            bound = None if token.jkt is None else await self._first_bound(request, token)
             self._attach(request, token, bound)
-            learner = self._learner
-            attached_at = self._clock() if learner is not None else 0.0
+            timed = self._learner is not None or gate is not None
+            attached_at = self._clock() if timed else 0.0
+            watch = None if gate is None else self._watched(gate, request, token, attached_at)
             response = yield request
+            if watch is not None:
+                watch.done(request)
             if bound is not None and bound.retry(request, response, replayable):
-                attached_at = self._clock() if learner is not None else 0.0
+                attached_at = self._clock() if timed else 0.0
                 response = yield request
                 bound.answered(request, response)
             after = self._judged(
-                request, response, token, bound, attached_at, replayable=replayable
+                request, response, token, bound, attached_at, gate=gate, replayable=replayable
             )
             if after is _Next.DONE:
                 return
@@ -207,16 +258,27 @@ class TokenAuth(Closing, httpx.Auth):
             token = await self._bridge.acall(partial(_refresh, self._source, token))
             bound = self._rebound(token, bound)
             self._attach(request, token, bound, resend=True)
-            attached_at = self._clock() if learner is not None else 0.0
+            attached_at = self._clock() if timed else 0.0
             response = yield request
             if bound is not None and bound.retry(request, response, replayable):
-                attached_at = self._clock() if learner is not None else 0.0
+                attached_at = self._clock() if timed else 0.0
                 response = yield request
                 bound.answered(request, response)
-            self._judged_resend(request, response, token, bound, attached_at)
+            self._judged_resend(request, response, token, bound, attached_at, gate=gate)
         finally:
             if bound is not None:
                 bound.release(request)
+            if gate is not None:
+                gate.leave()
+
+    def _watched(
+        self, gate: Gate, request: httpx.Request, token: Token, attached_at: float
+    ) -> Watch | None:
+        """The watch on ``request``'s way to the wire, if the gate wants this one watched."""
+        watch = gate.watch(token, attached_at)
+        if watch is not None:
+            watch.install(request, self._clock)
+        return watch
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         """The ``httpx.Client`` flow: the same as the async flow, run through the bridge.
@@ -247,7 +309,9 @@ class TokenAuth(Closing, httpx.Auth):
             attached_at = self._clock() if learner is not None else 0.0
             response = yield request
             bound.answered(request, response)
-        after = self._judged(request, response, token, bound, attached_at, replayable=replayable)
+        after = self._judged(
+            request, response, token, bound, attached_at, gate=None, replayable=replayable
+        )
         if after is _Next.DONE:
             return
         if after is _Next.INVALIDATE:
@@ -262,7 +326,7 @@ class TokenAuth(Closing, httpx.Auth):
             attached_at = self._clock() if learner is not None else 0.0
             response = yield request
             bound.answered(request, response)
-        self._judged_resend(request, response, token, bound, attached_at)
+        self._judged_resend(request, response, token, bound, attached_at, gate=None)
 
     def _judged(
         self,
@@ -272,13 +336,24 @@ class TokenAuth(Closing, httpx.Auth):
         bound: BoundSend | None,
         attached_at: float,
         *,
+        gate: Gate | None,
         replayable: bool,
     ) -> _Next:
-        """What the answer to the first send calls for: nothing, or a token refresh."""
+        """What the answer to the first send calls for: nothing, or a token refresh.
+
+        An expiry in flight tells the ``gate`` (if any) that requests wait too long.
+        The delay of a request that queued under a bound since cut is not
+        reported to the source: requests let in from now on will not wait
+        that long, and the margin of new tokens is for them.
+        """
         challenged = bound is not None and bound.challenged(response)
         learner = self._learner
-        if learner is not None:
-            self._answered(learner, token, attached_at, response, challenged=challenged)
+        rejected = response.status_code == _UNAUTHORIZED
+        if learner is not None and (rejected or gate is None or gate.current(attached_at)):
+            late = self._answered(learner, token, attached_at, response, challenged=challenged)
+            if late and gate is not None:
+                now = self._clock()
+                gate.congested(now - attached_at, attached_at, now)
         if response.status_code != _UNAUTHORIZED:
             if self._rejections.origins:
                 self._rejections.answered(origin(str(request.url)), response.status_code)
@@ -295,6 +370,8 @@ class TokenAuth(Closing, httpx.Auth):
         token: Token,
         bound: BoundSend | None,
         attached_at: float,
+        *,
+        gate: Gate | None,
     ) -> None:
         """Note the answer to the resend with a fresh token (a 401 starts a backoff)."""
         if bound is not None and bound.challenged(response):
@@ -303,6 +380,9 @@ class TokenAuth(Closing, httpx.Auth):
         # A fresh token that expired on its way says nothing against the API.
         if learner is None or not self._answered(learner, token, attached_at, response):
             self._rejections.answered(origin(str(request.url)), response.status_code)
+        elif gate is not None:
+            now = self._clock()
+            gate.congested(now - attached_at, attached_at, now)
 
     def _attach(
         self, request: httpx.Request, token: Token, bound: BoundSend | None, *, resend: bool = False
@@ -366,54 +446,6 @@ class _Next(enum.Enum):
     DONE = "done"
     INVALIDATE = "invalidate"  # a 401 to a body that cannot be sent again
     REFRESH = "refresh"  # a 401: a fresh token, and one resend
-
-
-class _InFlight:
-    """A bound on the requests in flight, one ``anyio.CapacityLimiter`` per event loop.
-
-    A limiter belongs to the event loop it was made on (asyncio's and
-    trio's differ), so each loop that sends requests gets its own, kept in
-    an ``anyio.lowlevel.RunVar`` and gone with the loop.
-    """
-
-    __slots__ = ("_limit", "_limiters")
-
-    def __init__(self, limit: int) -> None:
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise ConfigError(f"max_in_flight must be an integer >= 1 or None, got {limit!r}")
-        self._limit = limit
-        self._limiters: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar(
-            "tokensources.TokenAuth.max_in_flight"
-        )
-
-    def here(self) -> anyio.CapacityLimiter:
-        """The limiter of the running event loop, made on first use."""
-        try:
-            return self._limiters.get()
-        except LookupError:
-            limiter = anyio.CapacityLimiter(self._limit)
-            self._limiters.set(limiter)
-            return limiter
-
-    async def bounded(
-        self, flow: AsyncGenerator[httpx.Request, httpx.Response]
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        """Relay ``flow`` (requests out, responses in) while holding a turn of the limiter.
-
-        The turn is taken before the flow's first step (so before a token
-        is taken) and given back when the flow ends, fails, or is closed by
-        a cancelled request.
-        """
-        async with self.here():
-            try:
-                outgoing = await flow.__anext__()
-                while True:
-                    response = yield outgoing
-                    outgoing = await flow.asend(response)
-            except StopAsyncIteration:
-                return
-            finally:
-                await flow.aclose()
 
 
 def _nothing_fresh() -> Token | None:
