@@ -346,11 +346,13 @@ class TokenAuth(Closing, httpx.Auth):
         reported to the source: requests let in from now on will not wait
         that long, and the margin of new tokens is for them.
         """
-        challenged = bound is not None and bound.challenged(response)
+        proof_refused = bound is not None and bound.refuses_proof(response)
         learner = self._learner
         rejected = response.status_code == _UNAUTHORIZED
         if learner is not None and (rejected or gate is None or gate.current(attached_at)):
-            late = self._answered(learner, token, attached_at, response, challenged=challenged)
+            late = self._answered(
+                learner, token, attached_at, response, proof_refused=proof_refused
+            )
             if late and gate is not None:
                 now = self._clock()
                 gate.congested(now - attached_at, attached_at, now)
@@ -358,8 +360,8 @@ class TokenAuth(Closing, httpx.Auth):
             if self._rejections.origins:
                 self._rejections.answered(origin(str(request.url)), response.status_code)
             return _Next.DONE
-        if challenged or self._rejections.backing_off(origin(str(request.url))):
-            return _Next.DONE  # a nonce challenge rejects nothing
+        if proof_refused or self._rejections.backing_off(origin(str(request.url))):
+            return _Next.DONE  # a refused DPoP proof rejects nothing
         # A body that cannot be sent again: the next request gets the fresh token.
         return _Next.REFRESH if replayable else _Next.INVALIDATE
 
@@ -374,8 +376,8 @@ class TokenAuth(Closing, httpx.Auth):
         gate: Gate | None,
     ) -> None:
         """Note the answer to the resend with a fresh token (a 401 starts a backoff)."""
-        if bound is not None and bound.challenged(response):
-            return  # a nonce challenge says nothing against the API
+        if bound is not None and bound.refuses_proof(response):
+            return  # a refused DPoP proof says nothing against the API
         learner = self._learner
         # A fresh token that expired on its way says nothing against the API.
         if learner is None or not self._answered(learner, token, attached_at, response):
@@ -415,13 +417,13 @@ class TokenAuth(Closing, httpx.Auth):
         attached_at: float,
         response: httpx.Response,
         *,
-        challenged: bool = False,
+        proof_refused: bool = False,
     ) -> bool:
         """Tell the source how long the request took; True if ``token`` expired in flight.
 
-        A DPoP nonce challenge (``challenged``) is a 401 that rejects nothing.
+        A refused DPoP proof (``proof_refused``) is a 401 that rejects nothing.
         """
-        rejected = response.status_code == _UNAUTHORIZED and not challenged
+        rejected = response.status_code == _UNAUTHORIZED and not proof_refused
         return learner.request_answered(token, attached_at, self._clock(), rejected=rejected)
 
     def close(self) -> None:

@@ -38,10 +38,16 @@ from ._bounded import forget_oldest
 from ._errors import ConfigError
 from ._token import Token
 from .sources._dpop_key import DPoPKey, loaded_key
-from .sources._dpop_nonces import DEFAULT_MAX_ORIGINS, DPoPNonces, asks_for_nonce, origin
+from .sources._dpop_nonces import (
+    DEFAULT_MAX_ORIGINS,
+    DPoPNonces,
+    asks_for_nonce,
+    dpop_error,
+    origin,
+)
 from .wrappers._hooks import count_event
 
-__all__ = ["FIRST_CONTACT_WAIT", "BoundSend", "DPoPRequests", "DPoPSend", "challenged"]
+__all__ = ["FIRST_CONTACT_WAIT", "BoundSend", "DPoPRequests", "DPoPSend", "refuses_proof"]
 
 # Seconds the requests behind a first contact wait for its answer at most:
 # about one round trip to a distant API, after which a nonce retry each is
@@ -123,7 +129,7 @@ class DPoPRequests:
         A challenge without a (valid) ``DPoP-Nonce``, or with the very nonce
         that was sent, is not worth a resend: it could only fail the same way.
         """
-        if not challenged(status, headers):
+        if not asks_for_nonce(status, _www_authenticate(headers)):
             return False
         known = self.nonces.get(url)
         return known is not None and known != sent
@@ -169,19 +175,32 @@ class DPoPRequests:
         event.set()
 
 
-def challenged(status: int, headers: Mapping[str, str]) -> bool:
-    """Whether an answer (its status and headers) is a nonce challenge: a 401 rejecting nothing.
+def refuses_proof(status: int, headers: Mapping[str, str]) -> bool:
+    """Whether an answer refuses the DPoP proof rather than the token: a 401 rejecting nothing.
 
-    Servers often send one ``WWW-Authenticate`` per scheme (``Bearer`` and
-    ``DPoP``); httpx and requests join repeated headers, aiohttp's
-    multidict gives the first unless asked for all (RFC 9110 §5.3: the
-    values of a repeated field are one comma-separated list).
+    RFC 9449 §7.1 and §9: ``WWW-Authenticate: DPoP error="use_dpop_nonce"``
+    (send again with the nonce) or ``error="invalid_dpop_proof"`` (the
+    proof's time, URL or nonce were wrong). A new token would not help
+    either, so neither invalidates the token nor counts as a rejection.
+    """
+    if status != 401:
+        return False
+    return dpop_error(_www_authenticate(headers)) in ("use_dpop_nonce", "invalid_dpop_proof")
+
+
+def _www_authenticate(headers: Mapping[str, str]) -> str | None:
+    """Every ``WWW-Authenticate`` of an answer, as one list.
+
+    Servers often send one per scheme (``Bearer`` and ``DPoP``); httpx and
+    requests join repeated headers, aiohttp's multidict gives the first
+    unless asked for all (RFC 9110 §5.3: the values of a repeated field are
+    one comma-separated list).
     """
     getall = getattr(headers, "getall", None)
     if getall is not None:
         values = getall("www-authenticate", ())
-        return asks_for_nonce(status, ", ".join(values) if values else None)
-    return asks_for_nonce(status, headers.get("www-authenticate"))
+        return ", ".join(values) if values else None
+    return headers.get("www-authenticate")
 
 
 class DPoPSend:
@@ -274,7 +293,17 @@ class BoundSend(DPoPSend):
         request.headers.update(self.headers(request.method, str(request.url)))
 
     def retry(self, request: httpx.Request, response: httpx.Response, replayable: bool) -> bool:
-        """Learn from ``response``; True when it earns the nonce retry, with a fresh proof on."""
+        """Learn from ``response``; True when it earns the one retry, with a fresh proof on.
+
+        The retry answers a nonce challenge (RFC 9449 §9), or a proof refused
+        after httpx followed a redirect on the same origin: httpx copies the
+        headers, proof included, onto the request a redirect leads to, and
+        that proof names the first URL. The retry then goes to the URL the
+        redirect led to, with a proof of its own — once, and only for a
+        redirect that kept the method (and so the body).
+        """
+        if response.history:
+            return self._retry_after_redirect(request, response, replayable)
         if not self.earns_retry(
             str(request.url), response.status_code, response.headers, replayable
         ):
@@ -282,14 +311,34 @@ class BoundSend(DPoPSend):
         self.attach(request)
         return True
 
+    def _retry_after_redirect(
+        self, request: httpx.Request, response: httpx.Response, replayable: bool
+    ) -> bool:
+        final = response.request
+        where = str(final.url)
+        self.learn(where, response.headers)
+        self.end_first_contact(str(request.url))
+        if (
+            self.retried
+            or not replayable
+            or final.method != request.method
+            or origin(where) != origin(str(request.url))
+            or not refuses_proof(response.status_code, response.headers)
+        ):
+            return False
+        self.retried = True
+        request.url = final.url
+        self.attach(request)
+        return True
+
     def answered(self, request: httpx.Request, response: httpx.Response) -> None:
-        """Learn from the retry's ``response`` (its nonce)."""
-        self.learn(str(request.url), response.headers)
+        """Learn from the retry's ``response`` (its nonce, for the origin that answered)."""
+        self.learn(str(response.request.url), response.headers)
 
     @staticmethod
-    def challenged(response: httpx.Response) -> bool:
-        """Whether ``response`` is a nonce challenge: a 401 that does not reject the token."""
-        return challenged(response.status_code, response.headers)
+    def refuses_proof(response: httpx.Response) -> bool:
+        """Whether ``response`` refuses the proof, not the token (see ``refuses_proof``)."""
+        return refuses_proof(response.status_code, response.headers)
 
     def release(self, request: httpx.Request) -> None:
         """End this request's first contact, if it is one, so that the waiting requests go on."""

@@ -22,7 +22,7 @@ from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, payload
 from ._blocking import check_backend, check_source
 from ._bridge import acquire_bridge, release_bridge
 from ._closing import Closing
-from ._dpop_auth import DPoPRequests, DPoPSend, challenged
+from ._dpop_auth import DPoPRequests, DPoPSend, refuses_proof
 from ._errors import ConfigError
 from ._rejections import Rejections, origin
 from ._source import Clock, FreshSource, TokenSource
@@ -151,7 +151,7 @@ class TokenMiddleware(Closing):
                 if self._rejections.origins:  # empty in the normal case: one truth test
                     self._rejections.answered(api, response.status)
                 return response
-            if _nonce_challenge(response, bound) or self._rejections.backing_off(api):
+            if _proof_refused(response, bound) or self._rejections.backing_off(api):
                 return response  # a nonce challenge rejects nothing
             if not replayable:
                 await self._bridge.acall(partial(_invalidate, self._source, token))
@@ -160,7 +160,7 @@ class TokenMiddleware(Closing):
             await response.release()  # the 401's connection goes back to the pool
             bound = self._rebound(token, bound)
             answer = await self._send(request, handler, token, bound, replayable=replayable)
-            if not _nonce_challenge(answer, bound):
+            if not _proof_refused(answer, bound):
                 self._rejections.answered(api, answer.status)
             return answer
         finally:
@@ -232,9 +232,9 @@ class TokenMiddleware(Closing):
         return f"TokenMiddleware({self._source!r})"
 
 
-def _nonce_challenge(response: ClientResponse, bound: DPoPSend | None) -> bool:
-    """Whether ``response`` to a bound token is a DPoP nonce challenge: a 401 rejecting nothing."""
-    return bound is not None and challenged(response.status, response.headers)
+def _proof_refused(response: ClientResponse, bound: DPoPSend | None) -> bool:
+    """Whether ``response`` to a bound token refuses its DPoP proof: a 401 rejecting nothing."""
+    return bound is not None and refuses_proof(response.status, response.headers)
 
 
 def _replayable(request: ClientRequest) -> bool:

@@ -21,7 +21,7 @@ from requests.auth import AuthBase
 
 from ._blocking import Blocking, check_source
 from ._closing import Closing
-from ._dpop_auth import DPoPRequests, DPoPSend, challenged
+from ._dpop_auth import DPoPRequests, DPoPSend, refuses_proof
 from ._rejections import Rejections, origin
 from ._source import Clock, TokenSource
 from ._token import Token
@@ -147,7 +147,7 @@ class TokenAuth(Closing, AuthBase):
         if response.status_code != _UNAUTHORIZED or response.connection is None:
             self._answered(response)
             return response
-        if not here or _nonce_challenge(response, bound) or self._rejections.backing_off(api):
+        if not here or _proof_refused(response, bound) or self._rejections.backing_off(api):
             return response  # a nonce challenge rejects nothing
         # The cache drops `token` only if it is still the cached one, so many
         # concurrent 401s for one token cost one token request.
@@ -159,7 +159,7 @@ class TokenAuth(Closing, AuthBase):
         answer = self._nonce_retry(
             fresh, rebound, self._send_again(response, fresh, rebound, send), send
         )
-        if not _nonce_challenge(answer, rebound):
+        if not _proof_refused(answer, rebound):
             self._rejections.answered(api, answer.status_code)
         return answer
 
@@ -231,7 +231,7 @@ class TokenAuth(Closing, AuthBase):
         if response.status_code != _UNAUTHORIZED:
             self._answered(response)
         elif (
-            here and not _nonce_challenge(response, bound) and not self._rejections.backing_off(api)
+            here and not _proof_refused(response, bound) and not self._rejections.backing_off(api)
         ):
             self._tokens.invalidate(token)
         return response
@@ -295,9 +295,9 @@ def _redirect_method(method: str | None, response: requests.Response) -> str:
     return method
 
 
-def _nonce_challenge(response: requests.Response, bound: DPoPSend | None) -> bool:
-    """Whether ``response`` to a bound token is a DPoP nonce challenge: a 401 rejecting nothing."""
-    return bound is not None and challenged(response.status_code, response.headers)
+def _proof_refused(response: requests.Response, bound: DPoPSend | None) -> bool:
+    """Whether ``response`` to a bound token refuses its DPoP proof: a 401 rejecting nothing."""
+    return bound is not None and refuses_proof(response.status_code, response.headers)
 
 
 def _replayable(request: requests.PreparedRequest) -> bool:

@@ -338,3 +338,46 @@ def test_the_sync_client_sends_dpop_and_retries_a_nonce_once(
     assert first.status_code == second.status_code == 200
     assert _retries() - before == 1
     assert server.dpop.api.counters.accepted == 2
+
+
+@pytest.mark.anyio
+async def test_a_redirect_on_the_origin_is_sent_again_with_a_proof_of_its_own(
+    server: AuthorizationServer,
+    dpop: TokenEndpointDPoP,
+    api: tuple[httpx.AsyncClient, Sent, DPoPKey],
+) -> None:
+    """follow_redirects: httpx copies the proof onto the next hop; TokenAuth resends it there."""
+    client, sent, _ = api
+    dpop.api.require_nonce = True
+    assert (await client.get(PRIVATE)).status_code == 200  # the nonce is known from here on
+
+    moved = await client.get("/api/redirect", follow_redirects=True)
+
+    assert moved.status_code == 200
+    assert str(moved.request.url).endswith(PRIVATE)
+    proofs = [jwt.decode(h["dpop"], options={"verify_signature": False}) for h in sent.headers]
+    assert proofs[-1]["htu"].endswith(PRIVATE)
+    assert proofs[-1]["jti"] not in {proof["jti"] for proof in proofs[:-1]}  # a fresh one
+    assert [proof["htu"].rsplit("/", 1)[-1] for proof in proofs[-3:]] == [
+        "redirect",  # the redirect's own request
+        "redirect",  # the copy httpx sends to where it leads: refused
+        "private",  # sent again by TokenAuth, with a proof of its own
+    ]
+    assert server.counters.tokens_issued == 1
+
+
+@pytest.mark.anyio
+async def test_a_refused_proof_rejects_nothing(
+    server: AuthorizationServer, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """invalid_dpop_proof (the client clock went minutes off): the 401 as it is, the token kept."""
+    skewed = FakeClock(clock.now)
+    source = _source(server, http, clock, DPoPKey.generate(clock=skewed))
+    await source.token()
+    skewed.advance(-600)
+    async with server.client(auth=TokenAuth(source, clock=clock)) as client:
+        answers = [await client.get(PRIVATE) for _ in range(2)]
+
+    assert [answer.status_code for answer in answers] == [401, 401]
+    assert 'error="invalid_dpop_proof"' in answers[0].headers["www-authenticate"]
+    assert server.counters.tokens_issued == 1

@@ -28,6 +28,7 @@ __all__ = [
     "MAX_NONCE_LENGTH",
     "DPoPNonces",
     "asks_for_nonce",
+    "dpop_error",
     "origin",
     "valid_nonce",
 ]
@@ -65,21 +66,29 @@ def asks_for_nonce(status_code: int, www_authenticate: str | None) -> bool:
     ``error="use_dpop_nonce"``. Such an answer does not reject the token: the
     request is to be sent again, once, with a fresh proof carrying the nonce.
     """
-    if status_code != 401 or not www_authenticate:
-        return False
+    return status_code == 401 and dpop_error(www_authenticate) == "use_dpop_nonce"
+
+
+def dpop_error(www_authenticate: str | None) -> str | None:
+    """The ``error`` of the ``DPoP`` challenge in a ``WWW-Authenticate`` value, if any.
+
+    ``use_dpop_nonce`` and ``invalid_dpop_proof`` (RFC 9449 §7.1, §9) say
+    the proof was refused, not the token; None when there is no DPoP
+    challenge with an error, or the value is not a well-formed challenge list.
+    """
+    if not www_authenticate:
+        return None
     text = www_authenticate[:_MAX_CHALLENGE_LENGTH]
     scheme, position = "", 0
     while position < len(text):
         item = _ITEM.match(text, position)
         if item is None or item.end() == position:
-            return False  # not a well-formed challenge list
+            return None  # not a well-formed challenge list
         scheme = (item["scheme"] or scheme).lower()
-        value = (item["value"] or "").strip('"')
-        name = (item["name"] or "").lower()
-        if scheme == "dpop" and name == "error" and value == "use_dpop_nonce":
-            return True
+        if scheme == "dpop" and (item["name"] or "").lower() == "error":
+            return (item["value"] or "").strip('"')
         position = item.end()
-    return False
+    return None
 
 
 def origin(url: str) -> str:
