@@ -133,9 +133,12 @@ class HttpClient:
         self._deadline = deadline
         self._built_with: ssl.SSLContext | None = None
         self._loop: anyio.lowlevel.EventLoopToken | None = None
-        # Clients replaced by a renewed certificate on this loop: requests may
-        # still run on them, so they are closed with this one, by aclose().
+        # Clients replaced by a renewed certificate on this loop, while requests
+        # still run on them: each is closed when its last request ends (requests
+        # are bounded by the deadline), or by aclose(). `_users` counts the
+        # requests running on each client.
         self._retired: list[httpx.AsyncClient] = []
+        self._users: dict[httpx.AsyncClient, int] = {}
 
     def _get(self) -> httpx.AsyncClient:
         if not self._owned:
@@ -211,6 +214,46 @@ class HttpClient:
             TokenRequestError: the request could not be completed.
         """
         client = self._get()
+        self._users[client] = self._users.get(client, 0) + 1
+        try:
+            return await self._send(
+                client,
+                method,
+                url,
+                data=data,
+                json=json,
+                headers=headers,
+                max_body=max_body,
+                on_headers=on_headers,
+            )
+        finally:
+            self._users[client] -= 1
+            if not self._users[client]:
+                del self._users[client]
+            if self._retired and anyio.lowlevel.current_token() == self._loop:
+                await self._close_idle_retired()
+
+    async def _close_idle_retired(self) -> None:
+        """Close the replaced clients no request runs on any more."""
+        idle = [old for old in self._retired if old not in self._users]
+        for old in idle:
+            self._retired.remove(old)
+        with anyio.CancelScope(shield=True):
+            for old in idle:
+                await old.aclose()
+
+    async def _send(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        url: str,
+        *,
+        data: Mapping[str, str] | None,
+        json: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        max_body: int,
+        on_headers: Callable[[httpx.Headers], None] | None,
+    ) -> RawResponse:
         request = client.build_request(method, url, data=data, json=json, headers=headers)
         # Bodies are read raw (see _read_bounded); br/zstd would need extra decoders.
         request.headers["Accept-Encoding"] = "gzip, deflate"
@@ -320,6 +363,10 @@ def _request_error(url: str, what: str, exc: Exception) -> TokenRequestError:
     )
 
 
+# OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED.
+_CERTIFICATE_TIME_CODES = frozenset({9, 10})
+
+
 def _tls_failure(exc: BaseException) -> tuple[str | None, bool]:
     """What a failed TLS handshake said, when that is what ``exc`` came from.
 
@@ -328,7 +375,8 @@ def _tls_failure(exc: BaseException) -> tuple[str | None, bool]:
 
     Returns:
         The description (None when ``exc`` did not come from TLS), and
-        whether the failure was a server certificate that is not trusted.
+        whether the failure was a server certificate that is not trusted
+        (its chain or its name; not its validity period, which time mends).
     """
     seen: BaseException | None = exc
     for _ in range(8):
@@ -339,7 +387,9 @@ def _tls_failure(exc: BaseException) -> tuple[str | None, bool]:
                 "CERTIFICATE_VERIFY_FAILED, the server's TLS certificate is not trusted "
                 f"({excerpt(str(seen.verify_message), limit=80)})"
             )
-            return said, True
+            # A server certificate expired or not valid yet is the server's to
+            # renew (or a clock that is off): it may be right on the next try.
+            return said, seen.verify_code not in _CERTIFICATE_TIME_CODES
         if isinstance(seen, ssl.SSLError):
             return f"TLS handshake failed ({excerpt(str(seen.reason or seen), limit=80)})", False
         seen = seen.__cause__ or seen.__context__

@@ -206,6 +206,27 @@ async def test_an_untrusted_server_certificate_is_not_retried(
     assert (attempts.calls, waits) == (1, [])
 
 
+async def test_an_expired_server_certificate_is_transient(
+    server: AuthorizationServer, ca: trustme.CA
+) -> None:
+    """A server certificate out of its validity is the server's to renew: worth another try."""
+    pair = issued(ca)
+    server.register_tls_client(CLIENT_ID, subject_dn=pair.subject)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert(
+        "127.0.0.1",
+        not_before=now - datetime.timedelta(days=2),
+        not_after=now - datetime.timedelta(days=1),
+    ).configure_cert(tls)
+    with anyio.fail_after(20):
+        async with serving(server, tls) as token_url:
+            async with mutual_tls(token_url, pair, ca) as source:
+                with pytest.raises(TokenRequestError, match="CERTIFICATE_VERIFY_FAILED") as caught:
+                    await source.token()
+    assert caught.value.transient is True
+
+
 class Counting:
     """A source that counts the calls reaching ``inner``."""
 

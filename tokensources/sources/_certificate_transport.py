@@ -18,6 +18,7 @@ import anyio
 import httpx
 
 from .._errors import ConfigError
+from .._log import logger
 from .._source import Clock
 from ._certificate_routes import CertificateRoutes, Generation
 from ._certificates import ClientCertificate, LoadedCertificate
@@ -84,32 +85,59 @@ class CertificateTransport(httpx.AsyncBaseTransport):
         generation = routes.take(request.headers.get("authorization"))
         try:
             if routes.closing:
-                await self._close_drained()
+                await self._close_each(strict=False)
             response = await generation.transport.handle_async_request(request)
+            stream = response.stream
+            assert isinstance(stream, httpx.AsyncByteStream)  # noqa: S101 - an async transport's
         except BaseException:
             await self._give_back(generation)
             raise
-        stream = response.stream
-        assert isinstance(stream, httpx.AsyncByteStream)  # noqa: S101 - an async transport's
         response.stream = _CountedAsyncStream(stream, partial(self._give_back, generation))
         return response
 
     async def _give_back(self, generation: Generation[httpx.AsyncHTTPTransport]) -> None:
         self._routes.give_back(generation)
         if self._routes.closing:
-            await self._close_drained()
+            await self._close_each(strict=False)
 
-    async def _close_drained(self) -> None:
-        # Shielded: a cancelled request must not leave a pool half closed.
+    async def _close_each(self, *, strict: bool) -> None:
+        """Close the generations let go of, one at a time.
+
+        Shielded (anyio) so that a cancelled request does not leave a pool
+        half closed; a cancellation that a shield does not stop (asyncio's
+        own, ``asyncio.timeout``) puts the one being closed back, to be
+        closed later. A failure to close an old pool is logged, not made
+        the failure of an unrelated request; ``strict`` (``aclose()``)
+        raises the first one after trying every generation.
+        """
+        routes = self._routes
+        failure: Exception | None = None
         with anyio.CancelScope(shield=True):
-            for generation in self._routes.drain():
-                await generation.transport.aclose()
+            while (generation := routes.next_to_close()) is not None:
+                tried = False
+                try:
+                    await generation.transport.aclose()
+                    tried = True
+                except Exception as exc:
+                    tried = True  # not closed again: it said why it cannot be
+                    failure = failure or exc
+                    if not strict:
+                        logger.warning("closing an old client-certificate pool failed: %r", exc)
+                finally:
+                    if not tried:
+                        routes.put_back(generation)
+        if strict and failure is not None:
+            raise failure
 
     async def aclose(self) -> None:
-        """Close every inner transport (their pooled connections); later requests raise."""
-        with anyio.CancelScope(shield=True):
-            for generation in self._routes.close_all():
-                await generation.transport.aclose()
+        """Close every inner transport (their pooled connections); later requests raise.
+
+        Raises:
+            Exception: the first error an inner transport raised closing
+                (every other one is closed all the same).
+        """
+        self._routes.close_all()
+        await self._close_each(strict=True)
 
 
 class _CountedAsyncStream(httpx.AsyncByteStream):
@@ -169,29 +197,50 @@ class SyncCertificateTransport(httpx.BaseTransport):
         generation = routes.take(request.headers.get("authorization"))
         try:
             if routes.closing:
-                self._close_drained()
+                self._close_each(strict=False)
             response = generation.transport.handle_request(request)
+            stream = response.stream
+            assert isinstance(stream, httpx.SyncByteStream)  # noqa: S101 - a sync transport's
         except BaseException:
             self._give_back(generation)
             raise
-        stream = response.stream
-        assert isinstance(stream, httpx.SyncByteStream)  # noqa: S101 - a sync transport's
         response.stream = _CountedSyncStream(stream, partial(self._give_back, generation))
         return response
 
     def _give_back(self, generation: Generation[httpx.HTTPTransport]) -> None:
         self._routes.give_back(generation)
         if self._routes.closing:
-            self._close_drained()
+            self._close_each(strict=False)
 
-    def _close_drained(self) -> None:
-        for generation in self._routes.drain():
-            generation.transport.close()
+    def _close_each(self, *, strict: bool) -> None:
+        """Close the generations let go of, one at a time (as the async transport's)."""
+        routes = self._routes
+        failure: Exception | None = None
+        while (generation := routes.next_to_close()) is not None:
+            tried = False
+            try:
+                generation.transport.close()
+                tried = True
+            except Exception as exc:
+                tried = True  # not closed again: it said why it cannot be
+                failure = failure or exc
+                if not strict:
+                    logger.warning("closing an old client-certificate pool failed: %r", exc)
+            finally:
+                if not tried:
+                    routes.put_back(generation)
+        if strict and failure is not None:
+            raise failure
 
     def close(self) -> None:
-        """Close every inner transport (their pooled connections); later requests raise."""
-        for generation in self._routes.close_all():
-            generation.transport.close()
+        """Close every inner transport (their pooled connections); later requests raise.
+
+        Raises:
+            Exception: the first error an inner transport raised closing
+                (every other one is closed all the same).
+        """
+        self._routes.close_all()
+        self._close_each(strict=True)
 
 
 class _CountedSyncStream(httpx.SyncByteStream):

@@ -4,7 +4,11 @@ Certificate and key arrive as file paths (so that a certificate renewed in
 place — cert-manager, SPIFFE X.509-SVIDs — is seen) or as PEM. Before a TLS
 context is built they are checked: the key must be the certificate's, the
 certificate valid now, an encrypted key given its password. Every refusal
-is a ``ConfigError`` naming the problem, never key material.
+is a ``ConfigError`` naming the problem, never key material. Once a version
+is loaded, renewed files that fail these checks (caught half written, or
+briefly absent) leave it in use while it is valid; a version is replaced
+only by files whose bytes differ (a digest of certificate, key and ``ca``),
+so identical rewrites change nothing.
 
 ``ssl.SSLContext.load_cert_chain`` reads only files. So that what is
 loaded is exactly what was checked (a file renewed between the two would
@@ -21,9 +25,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
+import hashlib
 import os
 import ssl
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +37,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from .._errors import ConfigError
+from .._log import logger
 from .._source import Clock
 from ._signing_keys import load_pem_private_key
 
@@ -58,16 +65,26 @@ class LoadedCertificate:
         subject: its subject DN (RFC 4514), what ``tls_client_auth`` matches.
         not_after: the end of its validity, epoch seconds.
         context: the TLS context presenting it and verifying servers.
+        digest: a SHA-256 of everything the context was built from
+            (certificate with its chain, key, ``ca``): two versions with the
+            same leaf but another chain, key or ``ca`` differ in it.
     """
 
     thumbprint: str
     subject: str
     not_after: float
     context: ssl.SSLContext = field(repr=False, compare=False)
+    digest: str = field(default="", repr=False)
 
 
 class ClientCertificate:
     """A client certificate and key, re-read when their files change.
+
+    Files caught while being rewritten (a certificate written before its
+    key, a file briefly absent) are not a failure while the version held is
+    still valid: it stays in use, a warning is logged once per problem, and
+    the files are looked at again on the next call. Only the constructor is
+    strict. Safe for use from many threads at once.
 
     Args:
         certificate: the certificate (path or PEM); a chain may follow it.
@@ -78,7 +95,8 @@ class ClientCertificate:
         clock: wall-clock time, for the certificate's validity.
 
     Raises:
-        ConfigError: as ``current()``, at once.
+        ConfigError: the files cannot be loaded now (as ``current()``, but
+            with nothing held to fall back on).
     """
 
     def __init__(
@@ -97,54 +115,84 @@ class ClientCertificate:
         self._ca = None if ca is None else _Input("ca", ca)
         self._password = key_password
         self._clock = clock
-        self._loaded: tuple[tuple[object, ...], LoadedCertificate] | None = None
-        self._previous: LoadedCertificate | None = None
-        self.loads = 0
-        """How many versions have been loaded: it changes whenever ``recent`` does."""
-        self.current()
+        self._lock = threading.Lock()
+        self._warned: str | None = None  # the problem last logged, so it is logged once
+        versions = self._versions()
+        first = self._load()
+        # What the files were when last looked at, and (previous, latest, loads):
+        # one tuple, so that a reader on another thread never sees half a renewal.
+        self._versions_seen = versions
+        self._state: tuple[LoadedCertificate | None, LoadedCertificate, int] = (None, first, 1)
 
     def __repr__(self) -> str:
         return f"ClientCertificate(certificate={self._certificate.describe()})"
+
+    @property
+    def loads(self) -> int:
+        """How many versions have been loaded: it changes whenever ``recent`` does."""
+        return self._state[2]
 
     @property
     def recent(self) -> tuple[LoadedCertificate, ...]:
         """The certificate before the last renewal (if any) and the latest, oldest first.
 
         The latest is the version ``current()`` last returned; the files
-        are not looked at and nothing is raised. Every token request calls
-        ``current()``, so a token bound to a renewed certificate is always
-        preceded by ``recent`` naming it. The version before stays listed
-        (expired or not) until the next renewal: tokens bound to it may
-        still be in use.
+        are not looked at and nothing is raised. The version before stays
+        listed (expired or not) until the next renewal: tokens bound to it
+        may still be in use.
         """
-        loaded = self._loaded
-        assert loaded is not None  # noqa: S101 - loaded by the constructor
-        latest = loaded[1]
-        return (latest,) if self._previous is None else (self._previous, latest)
+        return self.snapshot()[0]
+
+    def snapshot(self) -> tuple[tuple[LoadedCertificate, ...], int]:
+        """``recent`` and ``loads``, read together (one consistent state)."""
+        previous, latest, loads = self._state
+        return ((latest,) if previous is None else (previous, latest)), loads
 
     def current(self) -> LoadedCertificate:
-        """The certificate as it is now: the same object until a file changes.
+        """The certificate as it is now: the same object until the files' contents change.
+
+        The files are looked at (``os.stat``) on every call and read only
+        when they changed; rewritten with the same bytes, the same version
+        is kept. When they cannot be loaded but the version held is still
+        valid, that version is returned (see the class).
 
         Raises:
-            ConfigError: a file cannot be read; the certificate or key is not
-                readable PEM; the key is encrypted and no password was given
-                (or the wrong one); the key is not the certificate's; the
-                certificate has expired or is not valid yet.
+            ConfigError: the version held has expired, and the files hold
+                no usable renewal: a file cannot be read; the certificate or
+                key is not readable PEM; the key is encrypted and no
+                password was given (or the wrong one); the key is not the
+                certificate's; the certificate has expired or is not valid yet.
         """
-        versions = (self._certificate.version(), self._key.version(), self._ca_version())
-        loaded = self._loaded
-        if loaded is not None and loaded[0] == versions:
-            self._check_validity_now(loaded[1])
-            return loaded[1]
-        fresh = self._load()
-        if loaded is not None and loaded[1].thumbprint != fresh.thumbprint:
-            self._previous = loaded[1]  # a renewal, not the same certificate written again
-        self._loaded = (versions, fresh)
-        self.loads += 1
-        return fresh
+        with self._lock:
+            previous, latest, loads = self._state
+            versions = self._versions()
+            if versions == self._versions_seen:
+                self._check_validity_now(latest)
+                return latest
+            try:
+                fresh = self._load()
+            except ConfigError as exc:
+                if self._clock() >= latest.not_after:
+                    raise
+                self._warn(f"{exc}; the certificate {latest.thumbprint} loaded before stays in use")
+                return latest  # files not marked seen: looked at again next call
+            self._warned = None
+            self._versions_seen = versions
+            if fresh.digest == latest.digest:
+                return latest  # the same bytes written again
+            if fresh.thumbprint != latest.thumbprint:
+                previous = latest  # a renewal, not the same leaf with another chain, key or ca
+            self._state = (previous, fresh, loads + 1)
+            return fresh
 
-    def _ca_version(self) -> object:
-        return None if self._ca is None else self._ca.version()
+    def _versions(self) -> tuple[object, ...]:
+        ca = None if self._ca is None else self._ca.version()
+        return self._certificate.version(), self._key.version(), ca
+
+    def _warn(self, problem: str) -> None:
+        if problem != self._warned:
+            self._warned = problem
+            logger.warning("the client certificate files cannot be loaded now: %s", problem)
 
     def _check_validity_now(self, loaded: LoadedCertificate) -> None:
         if self._clock() >= loaded.not_after:
@@ -153,6 +201,7 @@ class ClientCertificate:
     def _load(self) -> LoadedCertificate:
         cert_pem = self._certificate.read()
         key_pem = self._key.read()
+        ca_pem = None if self._ca is None else self._ca.read()
         certificate = _certificate(cert_pem)
         key = load_pem_private_key(key_pem, self._password)
         spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -170,14 +219,17 @@ class ClientCertificate:
             )
         if now >= not_after:
             raise ConfigError(f"the client certificate {thumbprint} expired at {_iso(not_after)}")
-        context = self._context(cert_pem, key_pem)
+        context = self._context(cert_pem, key_pem, ca_pem)
         subject = certificate.subject.rfc4514_string()
-        return LoadedCertificate(thumbprint, subject, not_after, context)
+        return LoadedCertificate(
+            thumbprint, subject, not_after, context, _digest(cert_pem, key_pem, ca_pem)
+        )
 
-    def _context(self, cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        if self._ca is not None:
-            context = ssl.create_default_context(cadata=self._ca.read().decode("ascii", "replace"))
+    def _context(self, cert_pem: bytes, key_pem: bytes, ca_pem: bytes | None) -> ssl.SSLContext:
+        if ca_pem is None:
+            context = ssl.create_default_context()
+        else:
+            context = ssl.create_default_context(cadata=ca_pem.decode("ascii", "replace"))
         password = self._password
         with tempfile.TemporaryDirectory(prefix="tokensources-") as directory:
             cert_file = _private_file(Path(directory, "certificate.pem"), cert_pem)
@@ -190,6 +242,16 @@ class ClientCertificate:
         if failed:
             raise ConfigError("the certificate and private_key cannot be loaded for TLS")
         return context
+
+
+def _digest(*parts: bytes | None) -> str:
+    """A SHA-256 over ``parts``, each length-prefixed (None and empty differ)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        data = b"" if part is None else part
+        digest.update(b"-" if part is None else len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()
 
 
 def _iso(instant: float) -> str:

@@ -15,7 +15,7 @@ from .._source import Clock
 from .._token import Token
 from ._certificate_routes import bound_thumbprint
 from ._certificate_transport import CertificateTransport, SyncCertificateTransport
-from ._certificates import CertificateInput, ClientCertificate
+from ._certificates import CertificateInput, ClientCertificate, LoadedCertificate
 from ._client_auth import check_method_supported
 from ._discovery import discover
 from ._dpop_key import DPoPKey
@@ -49,14 +49,18 @@ class MutualTLS(ClientCredentialsGrant):
        (cert-manager, SPIFFE X.509-SVIDs rewrite in place) gives a new
        ``ssl_context()`` and a new HTTP client for token requests, so the
        next token is bound to the new certificate.
-    4. **Tokens meet their certificate.** ``transport()`` sends every API
+    3. **Tokens meet their certificate.** ``transport()`` sends every API
        request over the certificate its token is bound to, the old one
        included while its tokens are in use after a renewal.
-    3. **Discovery uses the mTLS aliases.** ``from_issuer()`` takes the
+    4. **Discovery uses the mTLS aliases.** ``from_issuer()`` takes the
        token endpoint from ``mtls_endpoint_aliases`` when the metadata has
        one (RFC 8705 §5); its ``http=`` serves discovery only.
+    5. **Half-written files do not fail requests.** Files caught while
+       being rewritten leave the certificate loaded in use while it is
+       valid (a warning is logged); only building the source is strict.
 
-    Each ``token()`` call requests a new token; wrap it in ``reuse()`` to cache.
+    Each ``token()`` call requests a new token (but see ``token()`` for a
+    token capped at the certificate's end); wrap it in ``reuse()`` to cache.
 
     Args:
         token_url: the token endpoint (its mTLS alias, when the provider has one).
@@ -105,6 +109,9 @@ class MutualTLS(ClientCredentialsGrant):
         loaded = ClientCertificate(
             certificate, private_key, key_password=key_password, ca=ca, clock=clock
         )
+        # The last token capped at the current certificate's end, and that
+        # certificate: returned again until a renewal (see token()).
+        self._capped: tuple[LoadedCertificate, Token] | None = None
         super().__init__(
             token_url,
             MutualTLSAuth(client_id, loaded),
@@ -162,26 +169,52 @@ class MutualTLS(ClientCredentialsGrant):
         after that. A cache then refreshes it in time, with the renewed
         certificate, instead of holding a token nothing can present.
 
+        While the certificate is not renewed, such a capped token is
+        returned again instead of requesting another: any new token would
+        end at the same instant, so a cache refreshing it ahead of expiry
+        (``buffer()``) would only make request after request as the end
+        nears. Once the files hold a renewal, or the token was invalidated
+        (``invalidate()``, as ``reuse()`` does on a 401), a new one is
+        requested.
+
         Concurrency and cancellation: as ``ClientCredentialsGrant.token()``.
 
         Raises:
             TokenRequestError: the request could not be completed.
             TokenEndpointError: the endpoint answered with an error.
             TokenResponseError: the answer was not a usable token.
-            ConfigError: the certificate files changed into something unusable.
+            ConfigError: the certificate held has expired and the files hold
+                no usable renewal (files caught while being rewritten are
+                not an error while the certificate held is valid).
         """
+        capped = self._capped
+        if capped is not None:
+            version, token = capped
+            if self._client.certificate.current() is version:  # a stat; raises once expired
+                return token
+            self._capped = None
         return self._within_certificate(await super().token())
+
+    def invalidate(self, token: Token) -> None:
+        """Forget ``token`` if it is the capped one kept (see ``token()``): the next is new."""
+        capped = self._capped
+        if capped is not None and capped[1].access_token == token.access_token:
+            self._capped = None
 
     def _within_certificate(self, token: Token) -> Token:
         bound = bound_thumbprint(token.access_token)
-        ends = {each.thumbprint: each.not_after for each in self._client.certificate.recent}
-        not_after = ends.get(bound) if bound is not None else None
+        versions = {each.thumbprint: each for each in self._client.certificate.recent}
+        version = versions.get(bound) if bound is not None else None
+        not_after = None if version is None else version.not_after
         if not_after is None or (token.expires_at is not None and token.expires_at <= not_after):
             return token
         refresh_at = token.refresh_at
         if refresh_at is not None and refresh_at > not_after:
             refresh_at = not_after
-        return dataclasses.replace(token, expires_at=not_after, refresh_at=refresh_at)
+        capped = dataclasses.replace(token, expires_at=not_after, refresh_at=refresh_at)
+        if version is self._client.certificate.recent[-1]:
+            self._capped = version, capped
+        return capped
 
     def transport(self, **settings: Any) -> httpx.AsyncBaseTransport:
         """An ``httpx.AsyncClient`` transport that presents the certificate each token is bound to.
@@ -199,13 +232,19 @@ class MutualTLS(ClientCredentialsGrant):
           connections are closed once it expires or the next renewal
           comes, after its last response;
         - a token that is not bound goes over the current certificate;
+        - a token bound to a certificate the transport has not seen (the
+          renewal was learnt by another source sharing the token cache)
+          makes it look at the files, once per token, and go over that
+          certificate when they hold it;
         - a token bound to a certificate no longer held (expired, or two
           renewals ago) goes over the current one: the API answers 401 and
           ``TokenAuth`` resends with a fresh token, bound to it.
 
-        Per request this costs one string compare while the token stays
-        the same; a new token's claims are read once. Closing the client
-        (or the transport) closes every inner transport.
+        A new ``ca`` bundle, chain or key under the same certificate is a
+        new inner transport too. Per request this costs a dictionary
+        lookup while the token is one of the last few in use; a new
+        token's claims are read once. Closing the client (or the
+        transport) closes every inner transport.
 
         Args:
             settings: keyword arguments for each inner
@@ -241,10 +280,12 @@ class MutualTLS(ClientCredentialsGrant):
         with one context presents that certificate for good: after a
         renewal, a token bound to the new certificate sent over it, or one
         bound to the old certificate sent over a client built with the new
-        context, is refused (401). Check tokens with ``bound_to_current()``.
+        context, is refused (401): rebuild such a client after a renewal.
+        Check tokens with ``bound_to_current()``.
 
         Raises:
-            ConfigError: the certificate files changed into something unusable.
+            ConfigError: the certificate held has expired and the files hold
+                no usable renewal.
         """
         return self._client.ssl_context()
 
@@ -258,11 +299,20 @@ class MutualTLS(ClientCredentialsGrant):
         than present it over a connection made with the new context.
         The token's claims are read, not verified: it is your own token.
         ``transport()`` makes this check unnecessary for httpx clients.
+
+        Raises:
+            ConfigError: the certificate held has expired and the files hold
+                no usable renewal.
         """
         bound = bound_thumbprint(token.access_token)
         return bound is None or bound == self.certificate_thumbprint
 
     @property
     def certificate_thumbprint(self) -> str:
-        """The current certificate's ``x5t#S256``: what a bound token's ``cnf`` names."""
+        """The current certificate's ``x5t#S256``: what a bound token's ``cnf`` names.
+
+        Raises:
+            ConfigError: the certificate held has expired and the files hold
+                no usable renewal.
+        """
         return self._client.certificate.current().thumbprint

@@ -40,7 +40,8 @@ class MutualTLSAuth(ClientAuth):
         """The TLS context presenting the certificate as it is now (a new one after a renewal).
 
         Raises:
-            ConfigError: the certificate files changed into something unusable.
+            ConfigError: the certificate held has expired and the files hold
+                no usable renewal.
         """
         return self.certificate.current().context
 
