@@ -80,3 +80,24 @@ async def test_without_learning_buffer_zero_has_no_soft_window(clock: FakeClock)
     assert first.expires_at is not None
     clock.now = first.expires_at - 10.0 - 0.01
     assert cache.fresh() is first
+
+
+@pytest.mark.parametrize(("lifetime", "buffered"), [(2.0, 0.5), (600.0, 150.0), (3600.0, 300.0)])
+async def test_the_default_takes_at_most_a_quarter_of_a_short_token(
+    clock: FakeClock, lifetime: float, buffered: float
+) -> None:
+    """Fast answers: a quarter of the life of a token living under 20 minutes, else 300 s."""
+    source = Buffer(SlowSource(clock, latency=0.001, lifetime=lifetime), jitter=0, clock=clock)
+    token = await source.token()
+    assert token.expires_at is not None
+    assert token.refresh_at == pytest.approx(token.expires_at - buffered, abs=0.01)
+
+
+async def test_a_slow_endpoint_widens_the_default_for_short_tokens_too(clock: FakeClock) -> None:
+    """Answers taking 60 s, tokens of 10 minutes: the room for a refresh beats a quarter."""
+    source = Buffer(SlowSource(clock, latency=60.0, lifetime=600.0), jitter=0, clock=clock)
+    await source.token()
+    token = await source.token()
+    assert token.expires_at is not None
+    assert token.refresh_at is not None
+    assert token.expires_at - token.refresh_at > 150.0

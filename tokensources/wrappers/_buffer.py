@@ -15,6 +15,9 @@ from ._margin import DelayQuantile
 __all__ = ["DEFAULT_BUFFER", "Buffer", "buffer"]
 
 DEFAULT_BUFFER = 300.0
+# The most of a short token's life the default buffer takes: a refresh
+# needs seconds at most, and a larger share would only fetch tokens sooner.
+_DEFAULT_SHARE = 0.25
 """The buffer ``buffer()`` keeps when none is given, in seconds (before the latency rule)."""
 
 # The default buffer leaves room for this many refreshes at the observed 99th percentile latency.
@@ -38,11 +41,11 @@ def buffer(
         source: the token source.
         seconds: how long before expiry to start refreshing, at most; a
             token never spends more than half its lifetime in the buffer.
-            By default (None), 300 seconds, or four times the 99th
-            percentile of the inner source's observed latency if that is
-            longer (decaying with a half-life of 30 s), so that a refresh
-            has room to finish before expiry however slow the token
-            endpoint has become.
+            By default (None), 300 seconds but at most a quarter of the
+            token's lifetime, or four times the 99th percentile of the inner
+            source's observed latency if that is longer (decaying with a
+            half-life of 30 s), so that a refresh has room to finish before
+            expiry however slow the token endpoint has become.
         jitter: a fraction (0 to 1) of the buffer; up to that much more
             is taken off the refresh point at random, so that replicas given
             the same token do not all refresh in the same instant.
@@ -60,13 +63,15 @@ class Buffer(AsyncClosing):
 
     For a token arriving at ``now`` that expires at ``expires_at``, with
     ``lifetime = expires_at - now`` and ``b = min(seconds, lifetime / 2)``
-    (with the default ``seconds``, ``max(300, 4 * latency)``, ``latency``
-    being the 99th percentile of the inner calls' recent durations)::
+    (with the default ``seconds``, ``max(min(300, lifetime / 4), 4 *
+    latency)``, ``latency`` being the 99th percentile of the inner calls'
+    recent durations)::
 
         refresh_at = expires_at - b - uniform(0, jitter * b)
 
     So a day-long token refreshes about ``seconds`` before expiry, a
-    one-second token after about half a second, and the refresh point is
+    one-second token after about half a second (three quarters of a second
+    with the default), and the refresh point is
     never later than ``expires_at`` nor (as ``jitter <= 1``) earlier than
     ``now``. If the inner source already set an earlier ``refresh_at``,
     that one is kept. ``expires_at`` is never changed; a token without a
@@ -113,10 +118,21 @@ class Buffer(AsyncClosing):
 
     @property
     def seconds(self) -> float:
-        """The buffer now: ``seconds`` as given, or the default worked out from the latency."""
+        """The buffer now: ``seconds`` as given, or the default worked out from the latency.
+
+        The default is the most a long-lived token gets: a token living
+        under twenty minutes gets a quarter of its lifetime (or the
+        latency's room, if longer).
+        """
         if self._seconds is not None:
             return self._seconds
         return max(DEFAULT_BUFFER, _LATENCY_ROOM * self._latency.quantile())
+
+    def _buffer_for(self, lifetime: float) -> float:
+        if self._seconds is not None:
+            return self._seconds
+        room = _LATENCY_ROOM * self._latency.quantile()
+        return max(min(DEFAULT_BUFFER, lifetime * _DEFAULT_SHARE), room)
 
     def refresh_point(self, expires_at: float, now: float) -> float:
         """The ``refresh_at`` this wrapper gives a token expiring at ``expires_at``.
@@ -124,7 +140,7 @@ class Buffer(AsyncClosing):
         Draws a fresh jitter on each call.
         """
         lifetime = max(expires_at - now, 0.0)
-        margin = min(self.seconds, lifetime / 2)
+        margin = min(self._buffer_for(lifetime), lifetime / 2)
         jitter = self._rng.uniform(0.0, self._jitter * margin) if margin > 0 else 0.0
         # Rounding can never push the point past expiry.
         return min(expires_at - margin - jitter, expires_at)
