@@ -9,7 +9,6 @@ trustme certificates; the clock is moved by hand.
 from __future__ import annotations
 
 import datetime
-import os
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,7 +22,7 @@ import pytest
 import trustme
 
 from tests.support.clock import FakeClock
-from tests.support.mtls import Pair, issued, server_context, serving
+from tests.support.mtls import Files, Pair, issued, server_context, serving
 from tokensources import InMemoryShared, TokenAuth, buffer, retry, reuse
 from tokensources.shared import SharedStore
 from tokensources.sources._mutual_tls import MutualTLS
@@ -39,21 +38,6 @@ LIFETIME = 3600.0
 def ca() -> trustme.CA:
     """The CA of the server's certificate and of the client certificates."""
     return trustme.CA()
-
-
-@dataclass
-class Files:
-    """The certificate and key files a renewal rewrites in place."""
-
-    certificate: Path
-    key: Path
-
-    def write(self, pair: Pair) -> None:
-        """Renew as kubelet and cert-manager do: new files moved into place."""
-        for path, data in ((self.key, pair.key), (self.certificate, pair.certificate)):
-            fresh = path.with_suffix(".new")
-            fresh.write_bytes(data)
-            os.replace(fresh, path)
 
 
 @dataclass

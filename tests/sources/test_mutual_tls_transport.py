@@ -9,11 +9,9 @@ is moved by hand.
 from __future__ import annotations
 
 import gc
-import os
 import warnings
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -23,7 +21,7 @@ import pytest
 import trustme
 
 from tests.support.clock import FakeClock
-from tests.support.mtls import Pair, issued, server_context, serving
+from tests.support.mtls import Files, Pair, issued, server_context, serving
 from tokensources import ConfigError, Token, TokenAuth, buffer, reuse
 from tokensources.sources._mutual_tls import MutualTLS
 from tokensources.testing import AuthorizationServer
@@ -47,21 +45,6 @@ def ca() -> trustme.CA:
 def server(clock: FakeClock) -> AuthorizationServer:
     """A testing server without the demo client, on the fake clock."""
     return AuthorizationServer(clock=clock, register_demo_client=False, token_lifetime=LIFETIME)
-
-
-@dataclass
-class Files:
-    """The certificate and key files a renewal rewrites in place."""
-
-    certificate: Path
-    key: Path
-
-    def write(self, pair: Pair) -> None:
-        """Renew as kubelet and cert-manager do: new files moved into place."""
-        for path, data in ((self.key, pair.key), (self.certificate, pair.certificate)):
-            fresh = path.with_suffix(".new")
-            fresh.write_bytes(data)
-            os.replace(fresh, path)
 
 
 @pytest.fixture

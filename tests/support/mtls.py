@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import os
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import trustme
 from cryptography import x509
@@ -27,6 +29,21 @@ class Pair:
     @property
     def subject(self) -> str:
         return x509.load_pem_x509_certificate(self.certificate).subject.rfc4514_string()
+
+
+@dataclass
+class Files:
+    """The certificate and key files a renewal rewrites in place."""
+
+    certificate: Path
+    key: Path
+
+    def write(self, pair: Pair) -> None:
+        """Renew as kubelet and cert-manager do: new files moved into place."""
+        for path, data in ((self.key, pair.key), (self.certificate, pair.certificate)):
+            fresh = path.with_suffix(".new")
+            fresh.write_bytes(data)
+            os.replace(fresh, path)
 
 
 def issued(ca: trustme.CA, name: str = "billing", **kwargs: object) -> Pair:
