@@ -230,9 +230,7 @@ class TokenAuth(Closing, AuthBase):
             bound.learn(response.request.url or "", response.headers)
         if response.status_code != _UNAUTHORIZED:
             self._answered(response)
-        elif (
-            here and not _proof_refused(response, bound) and not self._rejections.backing_off(api)
-        ):
+        elif here and not _proof_refused(response, bound) and not self._rejections.backing_off(api):
             self._tokens.invalidate(token)
         return response
 
