@@ -138,6 +138,24 @@ class AssertionMethod:
         self._strict = strict
         self._issuer = issuer
 
+    def check_claims(
+        self, client: RegisteredClient, header: Mapping[str, Any], claims: Mapping[str, Any]
+    ) -> None:
+        """The checks every verified assertion of ``client`` passes, strict mode's included.
+
+        Raises:
+            OAuthError: ``invalid_client`` naming the failed check.
+        """
+        if self._strict():
+            check_assertion(header, claims, self._issuer())
+        check_assertion_claims(
+            client.client_id,
+            claims,
+            audiences=self._audiences(),
+            now=self._clock(),
+            replays=self._replays,
+        )
+
     def claimed_client_id(self, request: TokenRequest) -> str | None:
         """The form's ``client_id``, else the assertion's unverified ``iss``."""
         if "client_id" in request.form:
@@ -183,15 +201,7 @@ class PrivateKeyJWT(AssertionMethod):
         # RFC 7521 §4.2: a client_id, when sent, must name the assertion's client.
         if form.get("client_id", client.client_id) != client.client_id:
             raise invalid_client("client_id differs from the assertion's issuer")
-        if self._strict():
-            check_assertion(header, claims, self._issuer())
-        check_assertion_claims(
-            client.client_id,
-            claims,
-            audiences=self._audiences(),
-            now=self._clock(),
-            replays=self._replays,
-        )
+        self.check_claims(client, header, claims)
         return client
 
     def _federated(

@@ -21,13 +21,11 @@ from ..sources._secret_jwt_auth import HMAC_ALGORITHMS
 from ._assertion_auth import (
     AssertionMethod,
     assertion_alg,
-    check_assertion_claims,
     unverified_iss,
     uses_assertion,
 )
 from ._clients import RegisteredClient
 from ._oauth_errors import OAuthError, invalid_client
-from ._strict import check_assertion
 from ._token_request import TokenRequest
 
 __all__ = ["ClientSecretJWT"]
@@ -72,15 +70,7 @@ class ClientSecretJWT(AssertionMethod):
         if form.get("client_id", client.client_id) != client.client_id:
             raise invalid_client("client_id differs from the assertion's issuer")
         header, claims = _verified(assertion, client.secret)
-        if self._strict():
-            check_assertion(header, claims, self._issuer())
-        check_assertion_claims(
-            client.client_id,
-            claims,
-            audiences=self._audiences(),
-            now=self._clock(),
-            replays=self._replays,
-        )
+        self.check_claims(client, header, claims)
         return client
 
 
