@@ -114,18 +114,15 @@ class CertificateTransport(httpx.AsyncBaseTransport):
         failure: Exception | None = None
         with anyio.CancelScope(shield=True):
             while (generation := routes.next_to_close()) is not None:
-                tried = False
                 try:
                     await generation.transport.aclose()
-                    tried = True
-                except Exception as exc:
-                    tried = True  # not closed again: it said why it cannot be
+                except Exception as exc:  # noqa: PERF203 - one per old pool; not closed again
                     failure = failure or exc
                     if not strict:
                         logger.warning("closing an old client-certificate pool failed: %r", exc)
-                finally:
-                    if not tried:
-                        routes.put_back(generation)
+                except BaseException:  # cancelled mid-way: closed later
+                    routes.put_back(generation)
+                    raise
         if strict and failure is not None:
             raise failure
 
@@ -217,18 +214,15 @@ class SyncCertificateTransport(httpx.BaseTransport):
         routes = self._routes
         failure: Exception | None = None
         while (generation := routes.next_to_close()) is not None:
-            tried = False
             try:
                 generation.transport.close()
-                tried = True
-            except Exception as exc:
-                tried = True  # not closed again: it said why it cannot be
+            except Exception as exc:  # noqa: PERF203 - one per old pool; not closed again
                 failure = failure or exc
                 if not strict:
                     logger.warning("closing an old client-certificate pool failed: %r", exc)
-            finally:
-                if not tried:
-                    routes.put_back(generation)
+            except BaseException:  # interrupted mid-way: closed later
+                routes.put_back(generation)
+                raise
         if strict and failure is not None:
             raise failure
 
