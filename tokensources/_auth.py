@@ -52,10 +52,11 @@ class TokenAuth(Closing, httpx.Auth):
     ``DPoP-Nonce`` of every answer is remembered per origin, and a 401 with
     ``WWW-Authenticate: DPoP error="use_dpop_nonce"`` is sent once more with
     the new nonce (a replayable body only) — without invalidating the token
-    or counting a rejection: it is no rejection. The first request to an
-    origin goes alone while others of the same loop wait for its answer, so
-    that a burst learns the origin's nonce once. A bearer token never
-    carries a proof.
+    or counting a rejection: it is no rejection, and neither is
+    ``error="invalid_dpop_proof"``. The first request to an origin goes
+    first while others of the same loop wait for its answer (a second at
+    most), so that a burst learns the origin's nonce once. A bearer token
+    never carries a proof.
 
     Use it with a caching source, e.g. ``reuse(ClientCredentials(...))``:
     then concurrent requests share one token and one refresh, and a burst of

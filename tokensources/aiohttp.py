@@ -68,8 +68,9 @@ class TokenMiddleware(Closing):
     remembered per origin, and a 401 with ``WWW-Authenticate: DPoP
     error="use_dpop_nonce"`` is sent once more with the new nonce (a
     replayable body only) — without invalidating the token or counting a
-    rejection. The first request to an origin goes alone while the others
-    wait for its answer, so that a burst learns the origin's nonce once. A
+    rejection, which ``error="invalid_dpop_proof"`` is not either. The first
+    request to an origin goes first while the others wait for its answer (a
+    second at most), so that a burst learns the origin's nonce once. A
     bearer token never carries a proof.
 
     Use it with a caching source, e.g. ``reuse(ClientCredentials(...))``:

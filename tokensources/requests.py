@@ -62,8 +62,10 @@ class TokenAuth(Closing, AuthBase):
     remembered per origin, and a 401 with ``WWW-Authenticate: DPoP
     error="use_dpop_nonce"`` is sent once more with the new nonce (a
     replayable body only; the challenge goes into ``history``) — without
-    invalidating the token or counting a rejection. A bearer token never
-    carries a proof.
+    invalidating the token or counting a rejection, which
+    ``error="invalid_dpop_proof"`` is not either. After a redirect on the
+    same origin, the next request gets a proof of its own; one to another
+    origin gets none. A bearer token never carries a proof.
 
     Tokens come through ``tokensources.blocking()``: a fresh cached token
     (``reuse()``) is taken at once, and a refresh runs on the source's
