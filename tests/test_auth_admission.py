@@ -22,10 +22,10 @@ import httpx
 import pytest
 
 from tests.support.clock import FakeClock
-from tokensources import AuthStyle, ClientCredentials, TokenAuth
+from tests.test_auth_expiry_in_flight import demo_cache
+from tokensources import TokenAuth
 from tokensources._admission import Gate
-from tokensources.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, AuthorizationServer
-from tokensources.wrappers import Reuse, reuse
+from tokensources.testing import AuthorizationServer
 
 pytestmark = pytest.mark.anyio
 
@@ -136,19 +136,6 @@ class Load:
                 tg.start_soon(worker, index)
 
 
-def _cache(server: AuthorizationServer, clock: FakeClock) -> Reuse:
-    inner = ClientCredentials(
-        server.token_endpoint,
-        DEMO_CLIENT_ID,
-        DEMO_CLIENT_SECRET,
-        http=server.client(),
-        clock=clock,
-        auth_style=AuthStyle.HEADER,
-        allow_insecure_http=True,
-    )
-    return reuse(inner, clock=clock)
-
-
 @pytest.fixture
 def server(clock: FakeClock) -> AuthorizationServer:
     """The testing server on the fake clock, minting minute-long tokens."""
@@ -187,7 +174,7 @@ async def test_a_queue_that_would_age_tokens_is_bounded_and_no_token_expires(
     server: AuthorizationServer, clock: FakeClock
 ) -> None:
     """The automatic bound engages: no 401 at all, every request succeeds, the queue stays short."""
-    auth = TokenAuth(_cache(server, clock), clock=clock)
+    auth = TokenAuth(demo_cache(server, clock), clock=clock)
     pool = _pool(server, clock, connections=4)
     load = _growing()
     await _run(server, clock, auth, pool, load)
@@ -203,7 +190,7 @@ async def test_without_admission_the_same_queue_expires_tokens(
     server: AuthorizationServer, clock: FakeClock
 ) -> None:
     """max_in_flight=None (the off switch): the same load costs 401s, and no bound is ever set."""
-    auth = TokenAuth(_cache(server, clock), clock=clock, max_in_flight=None)
+    auth = TokenAuth(demo_cache(server, clock), clock=clock, max_in_flight=None)
     pool = _pool(server, clock, connections=4)
     load = _growing()
     await _run(server, clock, auth, pool, load)
@@ -216,7 +203,7 @@ async def test_the_bound_goes_away_when_delays_fall(
     server: AuthorizationServer, clock: FakeClock
 ) -> None:
     """After the growing load, a few sequential requests: the bound is dropped."""
-    auth = TokenAuth(_cache(server, clock), clock=clock)
+    auth = TokenAuth(demo_cache(server, clock), clock=clock)
     pool = _pool(server, clock, connections=4)
     heavy, light = _growing(), Load(workers=1, requests=40)
     await _run(server, clock, auth, pool, heavy, light)
@@ -229,7 +216,7 @@ async def test_an_api_slow_to_answer_is_not_bounded(
     server: AuthorizationServer, clock: FakeClock
 ) -> None:
     """50 workers, connections to spare, 20 s to answer each: no bound, all 50 on the wire."""
-    auth = TokenAuth(_cache(server, clock), clock=clock)
+    auth = TokenAuth(demo_cache(server, clock), clock=clock)
     pool = _pool(server, clock, connections=100, service=0.0, processing=20.0)
     load = Load(workers=50, requests=6)
     await _run(server, clock, auth, pool, load)
@@ -245,7 +232,7 @@ async def test_a_cold_storm_with_short_lived_tokens_is_let_in_a_part_at_a_time(
 ) -> None:
     """5 s tokens, 100 requests at once on 4 connections held 0.25 s: slow start, no 401."""
     server = AuthorizationServer(clock=clock, token_lifetime=5.0)
-    auth = TokenAuth(_cache(server, clock), clock=clock, max_in_flight=max_in_flight)
+    auth = TokenAuth(demo_cache(server, clock), clock=clock, max_in_flight=max_in_flight)
     pool = _pool(server, clock, connections=4, service=0.25)
     load = Load(workers=100, requests=3)
     await _run(server, clock, auth, pool, load)
@@ -256,7 +243,7 @@ async def test_a_cold_storm_with_short_lived_tokens_is_let_in_a_part_at_a_time(
 
 async def test_a_fixed_bound_stays_fixed(server: AuthorizationServer, clock: FakeClock) -> None:
     """max_in_flight=3 under the growing load: never more than 3 in the pool, and it stays 3."""
-    auth = TokenAuth(_cache(server, clock), clock=clock, max_in_flight=3)
+    auth = TokenAuth(demo_cache(server, clock), clock=clock, max_in_flight=3)
     pool = _pool(server, clock, connections=4)
     load = _growing()
     await _run(server, clock, auth, pool, load)
@@ -269,7 +256,7 @@ async def test_the_users_trace_still_sees_every_event(
     server: AuthorizationServer, clock: FakeClock
 ) -> None:
     """A request's own ``trace`` is chained while watched, and given back after the answer."""
-    auth = TokenAuth(_cache(server, clock), clock=clock)
+    auth = TokenAuth(demo_cache(server, clock), clock=clock)
     pool = _pool(server, clock, connections=1, service=0.0)
     seen: list[str] = []
 
@@ -292,7 +279,7 @@ async def test_an_expiry_in_flight_engages_the_bound_without_trace_events(
     server: AuthorizationServer, clock: FakeClock
 ) -> None:
     """A transport without trace events: a 401 for a token expired on its way sets a bound."""
-    cache = _cache(server, clock)
+    cache = demo_cache(server, clock)
     token = await cache.token()
     expires_at = token.expires_at
     assert expires_at is not None

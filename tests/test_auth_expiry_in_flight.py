@@ -46,7 +46,8 @@ def queue(clock: FakeClock) -> Queue:
     return Queue(clock)
 
 
-def _cache(server: AuthorizationServer, clock: FakeClock, **settings: object) -> Reuse:
+def demo_cache(server: AuthorizationServer, clock: FakeClock, **settings: object) -> Reuse:
+    """A cache of the demo client's tokens on the fake clock, in-process."""
     inner = ClientCredentials(
         server.token_endpoint,
         DEMO_CLIENT_ID,
@@ -88,7 +89,7 @@ async def test_an_expiry_in_flight_raises_the_margin_and_is_resent(
     server: AuthorizationServer, clock: FakeClock, queue: Queue
 ) -> None:
     """A token expiring during an 8 s wait: one 401, resent with a new token; margin >= 8 s."""
-    cache = _cache(server, clock)
+    cache = demo_cache(server, clock)
     await cache.token()
     with anyio.fail_after(10):
         response = await _late_request(server, cache, clock, queue)
@@ -102,7 +103,7 @@ async def test_after_an_expiry_in_flight_the_next_token_is_refreshed_in_time(
     server: AuthorizationServer, clock: FakeClock, queue: Queue
 ) -> None:
     """The same late request on the next token: refreshed before it is sent, no 401."""
-    cache = _cache(server, clock)
+    cache = demo_cache(server, clock)
     await cache.token()
     with anyio.fail_after(10):
         await _late_request(server, cache, clock, queue)
@@ -116,7 +117,7 @@ async def test_without_learning_every_late_request_is_a_401(
     server: AuthorizationServer, clock: FakeClock, queue: Queue
 ) -> None:
     """learn_margin=False: the same two late requests cost two 401s (the knob turns it off)."""
-    cache = _cache(server, clock, learn_margin=False)
+    cache = demo_cache(server, clock, learn_margin=False)
     await cache.token()
     with anyio.fail_after(10):
         await _late_request(server, cache, clock, queue)
@@ -129,7 +130,7 @@ async def test_reported_delays_keep_new_tokens_away_from_expiry(
     server: AuthorizationServer, clock: FakeClock, queue: Queue
 ) -> None:
     """Steady 7 s waits, longer than skew: after the first token, no request gets a 401."""
-    cache = _cache(server, clock)
+    cache = demo_cache(server, clock)
     queue.delay = 7.0
     with anyio.fail_after(20):
         async with _api(server, cache, clock, queue) as api:
@@ -144,7 +145,7 @@ async def test_the_margin_shrinks_back_when_delays_fall(
     server: AuthorizationServer, clock: FakeClock, queue: Queue
 ) -> None:
     """After an expiry in flight, ten minutes of 10 ms waits bring the margin below skew."""
-    cache = _cache(server, clock)
+    cache = demo_cache(server, clock)
     await cache.token()
     with anyio.fail_after(20):
         await _late_request(server, cache, clock, queue)
@@ -166,7 +167,7 @@ async def test_tokens_are_never_held_past_expires_at_minus_skew(
     server: AuthorizationServer, clock: FakeClock
 ) -> None:
     """With no delay learned, a token is handed out until expires_at - skew and not after."""
-    cache = _cache(server, clock)
+    cache = demo_cache(server, clock)
     first = await cache.token()
     assert first.expires_at is not None
     clock.now = first.expires_at - SKEW - 0.01
@@ -181,7 +182,7 @@ async def test_a_huge_margin_still_leaves_half_the_lifetime(
     server: AuthorizationServer, clock: FakeClock
 ) -> None:
     """A 10-minute delay reported for a minute-long token: each token is still used for 30 s."""
-    cache = _cache(server, clock)
+    cache = demo_cache(server, clock)
     first = await cache.token()
     cache.request_answered(first, clock(), clock() + 600.0, rejected=True)
     cache.invalidate(first)
@@ -208,7 +209,7 @@ async def test_a_revoked_token_is_no_expiry_in_flight(
     server: AuthorizationServer, clock: FakeClock
 ) -> None:
     """A 401 for a token with 50 s left after a 1 s request does not raise the margin."""
-    cache = _cache(server, clock)
+    cache = demo_cache(server, clock)
     token = await cache.token()
     cache.request_answered(token, clock(), clock() + 1.0, rejected=True)
     assert cache.learned_margin < 1.5
@@ -236,7 +237,7 @@ async def test_max_in_flight_bounds_the_requests_inside_the_client(
     server: AuthorizationServer, clock: FakeClock, bound: int | None
 ) -> None:
     """200 concurrent requests: at most ``bound`` between send and answer; all succeed."""
-    cache = _cache(server, clock)
+    cache = demo_cache(server, clock)
     counter = InFlight()
     hooks = {"request": [counter.sent], "response": [counter.answered]}
     statuses: list[int] = []
@@ -263,7 +264,7 @@ async def test_a_cancelled_request_gives_its_turn_back(
     server: AuthorizationServer, clock: FakeClock
 ) -> None:
     """max_in_flight=1: a request cancelled mid-flight does not keep the only turn."""
-    cache = _cache(server, clock)
+    cache = demo_cache(server, clock)
     stuck = anyio.Event()
 
     async def hang(request: httpx.Request) -> None:
