@@ -79,10 +79,14 @@ def target_uri(url: str) -> str:
     Raises:
         ConfigError: ``url`` is not an absolute http(s) URL.
     """
+    return _target_uri(_without_query(url))
+
+
+def _without_query(url: object) -> str:
+    """``url`` without its query and fragment, which never count and never enter a cache."""
     if not isinstance(url, str):
         raise ConfigError("a DPoP proof's URL must be a string")
-    # Query and fragment are cut first: they never count, and never enter the cache.
-    return _target_uri(url.partition("#")[0].partition("?")[0])
+    return url.partition("#")[0].partition("?")[0]
 
 
 # A client sends to a handful of URLs over and over: each is parsed once.
@@ -110,14 +114,12 @@ def _target_uri(url: str) -> str:
 
 def _quoted_target(url: str) -> str:
     """``target_uri(url)`` as a JSON string."""
-    if not isinstance(url, str):
-        raise ConfigError("a DPoP proof's URL must be a string")
-    return _quoted_target_uri(url.partition("#")[0].partition("?")[0])
+    return _quoted_target_uri(_without_query(url))
 
 
 @functools.lru_cache(maxsize=512)
 def _quoted_target_uri(url: str) -> str:
-    return json.dumps(target_uri(url))
+    return json.dumps(_target_uri(url))
 
 
 # One token and one nonce are used for many proofs in a row; a few more are
