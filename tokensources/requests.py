@@ -284,15 +284,17 @@ def _prove_redirect(response: requests.Response, bound: DPoPSend | None) -> None
     request.headers.update(bound.headers(_redirect_method(request.method, response), target))
 
 
+# requests' own rule for the method after a redirect (RFC 9110 §15.4, and
+# what browsers do with 301 and 302), asked rather than written again.
+_REDIRECTS = requests.sessions.SessionRedirectMixin()
+
+
 def _redirect_method(method: str | None, response: requests.Response) -> str:
-    """The method ``requests`` sends after ``response`` (RFC 9110 §15.4; as ``rebuild_method``)."""
-    method = method or "GET"
-    status = response.status_code
-    if status in (302, 303) and method != "HEAD":
-        return "GET"
-    if status == 301 and method == "POST":
-        return "GET"
-    return method
+    """The method ``requests`` sends after ``response`` (``Session.rebuild_method``)."""
+    probe = requests.PreparedRequest()
+    probe.method = method or "GET"
+    _REDIRECTS.rebuild_method(probe, response)
+    return probe.method or "GET"
 
 
 def _proof_refused(response: requests.Response, bound: DPoPSend | None) -> bool:
