@@ -241,6 +241,26 @@ async def test_a_cold_storm_with_short_lived_tokens_is_let_in_a_part_at_a_time(
     assert (pool.most_waiting > 90) is expired
 
 
+async def test_slow_start_stops_growing_once_requests_queue(clock: FakeClock) -> None:
+    """5 s tokens, 100 requests at once on 8 connections: the bound starts at 4, not 32.
+
+    Every request the bound lets in beyond what the connections serve
+    waits in the pool (and, with a real pool, keeps a connection open
+    that every later request pays for); slow start ends as soon as a few
+    wait, as TCP Vegas ends it (it may overshoot one round).
+    """
+    server = AuthorizationServer(clock=clock, token_lifetime=5.0)
+    auth = TokenAuth(demo_cache(server, clock), clock=clock)
+    pool = _pool(server, clock, connections=8, service=0.25)
+    load = Load(workers=100, requests=3)
+    await _run(server, clock, auth, pool, load)
+    assert load.statuses == [200] * 300
+    assert pool.most_on_wire == 8  # the connections are kept busy
+    # Starting at a bound of 32 (as TCP's large initial windows) made these 32 and 40.
+    assert pool.most_waiting < 24
+    assert max(limit or 0 for limit in load.limits) < 32
+
+
 async def test_a_fixed_bound_stays_fixed(server: AuthorizationServer, clock: FakeClock) -> None:
     """max_in_flight=3 under the growing load: never more than 3 in the pool, and it stays 3."""
     auth = TokenAuth(demo_cache(server, clock), clock=clock, max_in_flight=3)

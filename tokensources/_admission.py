@@ -35,8 +35,9 @@ first attached it:
   delay``), widening by about one request per round when fewer queue and
   narrowing when more do; a bound that nobody waits for and that is more
   than twice the requests in flight goes away;
-- a new event loop starts with a bound of 32 that doubles per round of
-  short waits (slow start), for tokens that live under ten seconds only:
+- a new event loop starts with a bound of 4 that doubles per round of
+  short waits until a few requests queue (slow start, as TCP Vegas's), for
+  tokens that live under ten seconds only:
   a storm of requests all taking the same brand-new short-lived token
   would otherwise be let in before anything was measured. The bound goes
   as soon as a longer-lived token (or one of unknown expiry) is seen.
@@ -80,11 +81,13 @@ _CUT = 0.5
 _DEEPEST_CUT = 0.1
 # Unbounded and calm, one request in this many is watched (a power of two).
 _SAMPLE_EVERY = 16
-# A new event loop's bound, doubled per round of short waits until the first cut or until
-# not needed (slow start, as TCP's). Only for tokens whose budget is under a second (that
+# A new event loop's bound, doubled per round of short waits until requests queue (slow
+# start, as TCP Vegas's). Small: every connection a storm opens stays in httpcore's pool,
+# and each later request walks the pool's connections (at 32 it served half as many).
+# Only for tokens whose budget is under a second (that
 # live under ten seconds): a longer-lived token survives a storm until its first answers
 # come back, so the bound is dropped as soon as such a token is seen.
-_INITIAL = 32.0
+_INITIAL = 4.0
 _SLOW_START_BELOW = 1.0
 # Seconds the shortest attach-to-answer delay is remembered (as BBR keeps its min RTT).
 _BASE_WINDOW = 30.0
@@ -214,7 +217,9 @@ class Gate:
         queued = window * wait / delay if delay > 0.0 else 0.0
         if queued < _QUEUED_FEW:
             self.calm()
-        elif queued > _QUEUED_MANY:
+            return
+        self._starting = False  # requests queue: slow start is over (as in TCP Vegas)
+        if queued > _QUEUED_MANY:
             self._window = max(1.0, window - 1.0 / window)
 
     def base_delay(self, delay: float, now: float) -> float:

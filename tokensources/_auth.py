@@ -125,7 +125,7 @@ class TokenAuth(Closing, httpx.Auth):
     so it takes the freshest one when let in. The API's own time to answer
     does not count: an API that is slow to answer is not bounded. With
     tokens living under ten seconds, a new event loop starts with a bound
-    of 32 that doubles while waits stay short (slow start), so that a
+    of 4 that doubles while waits stay short (slow start), so that a
     storm does not take one short-lived token all at once. The bound
     covers the resend after a 401. One request in 16 is watched while all
     is calm (every request while a bound is set); a token of unknown
