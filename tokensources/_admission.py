@@ -84,9 +84,9 @@ _SAMPLE_EVERY = 16
 # A new event loop's bound, doubled per round of short waits until requests queue (slow
 # start, as TCP Vegas's). Small: every connection a storm opens stays in httpcore's pool,
 # and each later request walks the pool's connections (at 32 it served half as many).
-# Only for tokens whose budget is under a second (that
-# live under ten seconds): a longer-lived token survives a storm until its first answers
-# come back, so the bound is dropped as soon as such a token is seen.
+# Only for tokens whose budget is under a second (that live under ten seconds): a
+# longer-lived token survives a storm until its first answers come back, so the bound is
+# dropped as soon as such a token is seen.
 _INITIAL = 4.0
 _SLOW_START_BELOW = 1.0
 # Seconds the shortest attach-to-answer delay is remembered (as BBR keeps its min RTT).
@@ -205,7 +205,8 @@ class Gate:
         (``bound * wait / delay``) are held between two and four, where
         the API is kept busy without a queue that costs the tokens
         anything; fewer widen the bound (or drop it, if nobody waits),
-        more narrow it by about one request per round.
+        more narrow it by about one request per round. The first answer
+        that finds two or more queueing ends slow start.
         """
         self._watching = wait > budget * _WATCH_SHARE
         if wait > budget:
